@@ -1,0 +1,84 @@
+"""One LightningDataModule for every dataset: the dataset's spec says what differs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from ..paths import data_dir as resolve_data_dir
+from ..problem import ProblemSpec
+from ..protocol import Protocol, get_protocol
+from .batches import EvalBatches, TrainBatches
+from .spec import DatasetSpec, RawDataset, load_dataset_spec
+from .windows import PreparedData, prepare
+
+_CACHE: dict[tuple, PreparedData] = {}
+
+
+def load_raw(spec: DatasetSpec, data_dir: str | Path | None = None) -> RawDataset:
+    """Read (and verify, or download) the dataset's files into per-task arrays."""
+    folder = resolve_data_dir(data_dir) / spec.name
+    return spec.load_function()(spec, folder)
+
+
+def load_prepared(spec: DatasetSpec, protocol: Protocol, data_dir=None, cache: bool = True) -> PreparedData:
+    """Prepared windows, cached per process: a grid reads each dataset once."""
+    spec_id = json.dumps({k: v for k, v in spec.__dict__.items() if k != "path"}, sort_keys=True, default=str)
+    key = (spec_id, protocol.name, str(resolve_data_dir(data_dir)))
+    if cache and key in _CACHE:
+        return _CACHE[key]
+    data = prepare(load_raw(spec, data_dir), spec, protocol)
+    if cache:
+        _CACHE[key] = data
+    return data
+
+
+class BenchDataModule(L.LightningDataModule):
+    """Windows and splits of one dataset under one protocol, as multi-task batches.
+
+    Batches: `x [K, B, T, D]`, `y [K, B, M]`, `mask [K, B, M]`. `problem` (after `setup`) tells a
+    method the sizes and names it needs.
+    """
+
+    def __init__(self, dataset: str | DatasetSpec, protocol: str | Protocol = "corrected",
+                 data_dir: str | Path | None = None, batch_size: int | None = None, seed: int = 0,
+                 limit_train_batches: int | None = None, raw: RawDataset | None = None):
+        super().__init__()
+        self.spec = load_dataset_spec(dataset)
+        self.protocol = get_protocol(protocol)
+        self.data_dir = data_dir
+        self.batch_size = int(batch_size or self.spec.batch_size)
+        self.seed = seed
+        self.limit_train_batches = limit_train_batches
+        self._raw = raw
+        self.data: PreparedData | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.data is None:
+            if self._raw is not None:
+                self.data = prepare(self._raw, self.spec, self.protocol)
+            else:
+                self.data = load_prepared(self.spec, self.protocol, self.data_dir)
+
+    @property
+    def problem(self) -> ProblemSpec:
+        self.setup()
+        return self.data.problem
+
+    def train_dataloader(self):
+        self.setup()
+        ds = TrainBatches(self.data.parts["train"], self.batch_size, self.seed, self.limit_train_batches)
+        return DataLoader(ds, batch_size=None)
+
+    def _eval(self, part: str):
+        self.setup()
+        return DataLoader(EvalBatches(self.data.parts[part], self.batch_size), batch_size=None)
+
+    def val_dataloader(self):
+        return self._eval("val")
+
+    def test_dataloader(self):
+        return self._eval("test")

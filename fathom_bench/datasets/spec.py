@@ -1,0 +1,134 @@
+"""A dataset declares its protocol once, in `configs/datasets/<name>.yaml`; this reads it.
+
+A loader (`loader: module:function` in the YAML) turns the files of one dataset folder into a
+`RawDataset`: per-task arrays in original units, NaN where a value is missing. Everything after
+that (splits, scaling, filling, windows) is shared code in `windows.py`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import yaml
+
+from ..errors import BadInput
+from ..paths import configs_dir
+
+TASK_TYPES = ("classification", "regression")
+PAPER_FILLS = ("ffill_bfill_zero", "zero")
+
+
+@dataclass
+class TaskSeries:
+    """One task's series (one user, station or device), rows in time order."""
+
+    name: str
+    #: [N, D] float32, NaN = missing: the inputs under the `corrected` protocol
+    features: np.ndarray
+    #: [N, M] float32, NaN = missing (an unknown label is NaN, not 0)
+    targets: np.ndarray
+    #: [N, D'] float32: the non-target inputs the authors' code used (`paper`); None = `features`
+    paper_features: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.features.shape[0] != self.targets.shape[0]:
+            raise ValueError(f"task {self.name}: features and targets differ in rows")
+
+
+@dataclass
+class RawDataset:
+    name: str
+    task_type: str
+    feature_names: list[str]
+    target_names: list[str]
+    tasks: list[TaskSeries]
+    paper_feature_names: list[str] | None = None
+    #: facts the loader wants recorded (files read, rows dropped, unit conversions)
+    notes: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    title: str
+    loader: str
+    task_type: str
+    window: int
+    split: tuple[float, float, float]
+    batch_size: int
+    paper_fill: str = "ffill_bfill_zero"
+    #: loader-specific options (tasks chosen, rows kept, columns, unit conversions)
+    options: dict = field(default_factory=dict)
+    #: one paragraph: how this data differs from the paper's
+    differs_from_paper: str = ""
+    source: str = ""
+    path: str = ""
+
+    def load_function(self) -> Callable[["DatasetSpec", Path], RawDataset]:
+        module, _, attr = self.loader.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise BadInput(f"{self.path}: loader {self.loader!r} cannot be imported ({exc})") from None
+
+    @classmethod
+    def from_dict(cls, d: dict, path: str = "") -> "DatasetSpec":
+        where = path or "dataset config"
+        required = ("name", "loader", "task_type", "window", "split", "batch_size")
+        missing = [k for k in required if k not in d]
+        if missing:
+            raise BadInput(f"{where}: missing key(s) {', '.join(missing)}")
+        if d["task_type"] not in TASK_TYPES:
+            raise BadInput(f"{where}: task_type must be one of {TASK_TYPES}, not {d['task_type']!r}")
+        split = tuple(float(s) for s in d["split"])
+        if len(split) != 3 or abs(sum(split) - 1.0) > 1e-6 or min(split) <= 0:
+            raise BadInput(f"{where}: split must be three positive fractions summing to 1, got {d['split']}")
+        if int(d["window"]) < 1:
+            raise BadInput(f"{where}: window must be at least 1")
+        fill = d.get("paper_fill", "ffill_bfill_zero")
+        if fill not in PAPER_FILLS:
+            raise BadInput(f"{where}: paper_fill must be one of {PAPER_FILLS}, not {fill!r}")
+        return cls(
+            name=str(d["name"]),
+            title=str(d.get("title", d["name"])),
+            loader=str(d["loader"]),
+            task_type=d["task_type"],
+            window=int(d["window"]),
+            split=split,  # type: ignore[arg-type]
+            batch_size=int(d["batch_size"]),
+            paper_fill=fill,
+            options=dict(d.get("options") or {}),
+            differs_from_paper=str(d.get("differs_from_paper", "")).strip(),
+            source=str(d.get("source", "")).strip(),
+            path=path,
+        )
+
+
+def dataset_names() -> list[str]:
+    return sorted(p.stem for p in (configs_dir() / "datasets").glob("*.yaml"))
+
+
+def load_dataset_spec(name: str | DatasetSpec, **overrides) -> DatasetSpec:
+    """The spec of dataset `name` from configs/datasets; `overrides` replace top-level keys or options."""
+    if isinstance(name, DatasetSpec) and not overrides:
+        return name
+    if isinstance(name, DatasetSpec):
+        d = {**name.__dict__, "options": dict(name.options)}
+        path = name.path
+    else:
+        path_obj = configs_dir() / "datasets" / f"{name}.yaml"
+        if not path_obj.is_file():
+            raise BadInput(f"--datasets: unknown dataset {name!r}; known: {', '.join(dataset_names())}")
+        path = str(path_obj)
+        with open(path_obj) as fh:
+            d = yaml.safe_load(fh) or {}
+    for key, value in overrides.items():
+        if key in DatasetSpec.__dataclass_fields__:
+            d[key] = value
+        else:
+            d.setdefault("options", {})[key] = value
+    return DatasetSpec.from_dict(d, path=path)
