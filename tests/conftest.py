@@ -1,0 +1,22 @@
+"""Shared fixtures. `real_data_dir`: the real datasets (tests marked `realdata` skip without them)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_DATASETS = ("extrasensory", "beijing_air_quality", "fitrec")
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """$FATHOM_BENCH_DATA, else `<repo>/../shared/datasets`; skips when neither holds a dataset folder."""
+    env = os.environ.get("FATHOM_BENCH_DATA")
+    folder = Path(env).expanduser() if env else REPO.parent / "shared" / "datasets"
+    if not any((folder / name).is_dir() for name in REAL_DATASETS):
+        pytest.skip(f"real data not found in {folder} (set FATHOM_BENCH_DATA to a folder holding "
+                    f"{', '.join(REAL_DATASETS)})")
+    return folder.resolve()
