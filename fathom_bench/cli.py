@@ -1,0 +1,100 @@
+"""Command line: parse, call, print. Exit codes: 0 ok, 1 check found a regression (or runs failed),
+2 bad input (one line on stderr naming the file, column or option)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import BadInput
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, no usage dump
+        raise BadInput(f"{self.prog}: {message} (see --help)")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--protocol", default="corrected", help="corrected (default) | paper | both")
+    p.add_argument("--data-dir", help="data home (default: $FATHOM_BENCH_DATA, else datasets/ of the checkout)")
+    p.add_argument("--out", help="output folder (records under <out>/runs)")
+    p.add_argument("--wandb", choices=None, help="offline | online | disabled (default: $WANDB_MODE, else "
+                   "online with an API key, else offline)")
+    p.add_argument("--max-epochs", type=int, help="override the epoch budget")
+    p.add_argument("--save-predictions", action="store_true", help="also write test predictions (.npz)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="fathom_bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    p = sub.add_parser("datasets", help="status of the datasets; `datasets download NAME` fetches one")
+    p.add_argument("action", nargs="?", choices=["download"], help="download NAME")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--data-dir")
+
+    p = sub.add_parser("reproduce", help="run a table's grid and write the table")
+    p.add_argument("--table", default="3", help="3 (Table III), a table config name, or a path to one")
+    p.add_argument("--quick", action="store_true", help="the full grid on a small budget (marked quick)")
+    p.add_argument("--seeds", type=int, help="number of paired seeds (default 10; 2 with --quick)")
+    p.add_argument("--datasets", nargs="+")
+    p.add_argument("--methods", nargs="+")
+    _common(p)
+
+    p = sub.add_parser("train", help="one run")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--method", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true")
+    _common(p)
+
+    sub.add_parser("methods", help="every known method with its source and paper")
+
+    p = sub.add_parser("evaluate", help="run a method with the stored runs' paired seeds; update the leaderboard")
+    p.add_argument("--method", required=True)
+    p.add_argument("--seeds", type=int)
+    p.add_argument("--datasets", nargs="+")
+    p.add_argument("--results", default=None, help="stored runs (default: results/reference)")
+    p.add_argument("--protocol", default="corrected")
+    p.add_argument("--data-dir")
+    p.add_argument("--wandb")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("leaderboard", help="rank every method from run records")
+    p.add_argument("--results", default=None, help="run records (default: results/reference)")
+    p.add_argument("--protocol", default="corrected")
+    p.add_argument("--format", nargs="+", default=["md"], choices=["md", "csv", "html"])
+    p.add_argument("--out", help="folder for leaderboard.* (default: results/)")
+
+    p = sub.add_parser("check", help="compare run metrics with a committed reference; exit 1 on a regression")
+    p.add_argument("--results", required=True)
+    p.add_argument("--reference", required=True)
+    p.add_argument("--rtol", type=float)
+    p.add_argument("--atol", type=float)
+    p.add_argument("--statistical", action="store_true", help="fresh seeds vs reference seeds, one-sided, Holm")
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--write", action="store_true", help="write the reference from --results instead")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from . import commands
+
+    try:
+        args = build_parser().parse_args(argv)
+        if not args.command:
+            build_parser().print_help()
+            return 2
+        return getattr(commands, args.command)(args)
+    except BadInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are recorded; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def _path(p: str | None) -> Path | None:
+    return Path(p) if p else None

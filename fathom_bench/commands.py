@@ -1,0 +1,133 @@
+"""One function per CLI subcommand: takes the parsed arguments, prints, returns the exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import BadInput
+from .paths import results_dir
+
+
+def _reference_dir(option: str | None) -> Path:
+    return Path(option) if option else results_dir() / "reference"
+
+
+def datasets(args) -> int:
+    from .datasets import report
+
+    if args.action == "download":
+        if not args.name:
+            raise BadInput("datasets download: name the dataset (extrasensory, beijing_air_quality, fitrec)")
+        from .datasets.files import download
+
+        folder = download(args.name, args.data_dir)
+        print(f"{args.name}: every file present and verified in {folder}")
+        return 0
+    print(report.status_table(args.data_dir))
+    return 0
+
+
+def reproduce(args) -> int:
+    from .runner.reproduce import ReproduceOptions, reproduce as run
+
+    opts = ReproduceOptions(table=args.table, quick=args.quick, seeds=args.seeds, datasets=args.datasets,
+                            methods=args.methods, protocol=args.protocol, data_dir=args.data_dir, out=args.out,
+                            wandb=args.wandb, max_epochs=args.max_epochs, save_predictions=args.save_predictions,
+                            progress=not args.no_progress)
+    report, written = run(opts)
+    print(f"{report.trained} runs trained, {report.skipped} reused, {len(report.failed)} failed "
+          f"in {report.seconds:.0f} s")
+    for path in written:
+        print(f"wrote {path}")
+    for line in report.failed:
+        print(f"failed: {line}")
+    return 1 if report.failed else 0
+
+
+def train(args) -> int:
+    from .runner.grid import plan, run_grid
+    from .runner.reproduce import protocols_of
+    from .runner.tracking import resolve_mode
+
+    quick = {}
+    if args.quick:  # the quick budget of Table III
+        from .tables import load_table_config
+
+        quick = load_table_config("3").get("quick") or {}
+    runs = plan([args.dataset], [args.method], [args.seed], protocols_of(args.protocol),
+                max_epochs=args.max_epochs or quick.get("max_epochs"), quick=args.quick,
+                limit_train_batches=quick.get("limit_train_batches"))
+    out = Path(args.out) if args.out else results_dir() / "train"
+    report = run_grid(runs, out, data_dir=args.data_dir, wandb_mode=resolve_mode(args.wandb), table="train",
+                      save_predictions=args.save_predictions, progress=not args.no_progress)
+    from .records import read_record, record_path
+
+    for run in runs:
+        path = record_path(out, run.protocol.name, run.dataset.name, run.method.key, run.seed)
+        rec = read_record(path)
+        test = {k: round(v, 4) for k, v in rec["metrics"].get("test", {}).items() if isinstance(v, (int, float))}
+        print(f"{path}: {rec['status']} {rec.get('error') or ''} {test}")
+    return 1 if report.failed else 0
+
+
+def methods(args) -> int:
+    from .methods import discover_methods
+
+    known = discover_methods()
+    width = max(len(k) for k in known)
+    for key, spec in known.items():
+        tag = "paper" if spec.in_paper else "extra"
+        print(f"{key:<{width}}  {spec.name:<12} [{tag}] {spec.cls}")
+        print(f"{'':<{width}}  source: {spec.source}")
+        if spec.paper:
+            print(f"{'':<{width}}  paper:  {spec.paper}{' (' + spec.venue + ')' if spec.venue else ''}"
+                  f"{' ' + spec.link if spec.link else ''}")
+    return 0
+
+
+def evaluate(args) -> int:
+    from .runner.evaluate import evaluate as run
+
+    results = _reference_dir(args.results)
+    report = run(args.method, results, seeds=args.seeds, datasets=args.datasets, protocol=args.protocol,
+                 data_dir=args.data_dir, wandb=args.wandb, progress=not args.no_progress)
+    print(f"{report.trained} runs trained, {report.skipped} reused, {len(report.failed)} failed")
+    args.format, args.out = ["md"], None
+    leaderboard(args)
+    return 1 if report.failed else 0
+
+
+def leaderboard(args) -> int:
+    from . import leaderboard as lb
+    from .records import iter_runs
+
+    results = _reference_dir(args.results)
+    runs = list(iter_runs(results, args.protocol))
+    if not runs:
+        raise BadInput(f"--results: no {args.protocol} run records under {results / 'runs'}")
+    frame = lb.build_leaderboard(runs, args.protocol)
+    out = Path(args.out) if args.out else results_dir()
+    for path in lb.write_leaderboard(frame, out, formats=args.format):
+        print(f"wrote {path}")
+    print(lb.render_leaderboard(frame, "md"))
+    return 0
+
+
+def check(args) -> int:
+    from . import check as chk
+    from .records import iter_runs
+
+    runs = list(iter_runs(Path(args.results)))
+    if args.write:
+        chk.write_reference(runs, Path(args.reference), rtol=args.rtol, atol=args.atol)
+        print(f"wrote {args.reference} from {len(runs)} runs")
+        return 0
+    if not runs:
+        raise BadInput(f"--results: no run records under {Path(args.results) / 'runs'}")
+    reference = chk.load_reference(Path(args.reference))
+    if args.statistical:
+        result = chk.compare_statistical(runs, reference, alpha=args.alpha)
+    else:
+        result = chk.compare(runs, reference, rtol=args.rtol, atol=args.atol)
+    print(chk.render_check(result))
+    return 1 if result.regressions else 0

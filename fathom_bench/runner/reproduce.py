@@ -1,0 +1,116 @@
+"""`reproduce` and `evaluate`: a table config -> a grid of runs -> records -> tables.
+
+Tables are built only from records whose config hash matches the grid planned now, so a table
+never mixes budgets, protocols or code versions it does not name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..datasets.spec import load_dataset_spec
+from ..errors import BadInput
+from ..records import iter_runs
+from . import tracking
+from .grid import GridReport, plan, run_grid
+
+PROTOCOL_CHOICES = ("corrected", "paper", "both")
+
+
+@dataclass
+class ReproduceOptions:
+    table: str = "3"
+    quick: bool = False
+    seeds: int | None = None
+    datasets: list[str] | None = None
+    methods: list[str] | None = None
+    protocol: str = "corrected"
+    data_dir: str | None = None
+    out: str | None = None
+    wandb: str | None = None
+    max_epochs: int | None = None
+    save_predictions: bool = False
+    progress: bool = True
+
+
+def table_datasets(cfg: dict) -> list[str]:
+    seen: list[str] = []
+    for col in cfg["columns"]:
+        if col["dataset"] not in seen:
+            seen.append(col["dataset"])
+    return seen
+
+
+def protocols_of(option: str) -> list[str]:
+    if option not in PROTOCOL_CHOICES:
+        raise BadInput(f"--protocol: unknown protocol {option!r}; choose one of {', '.join(PROTOCOL_CHOICES)}")
+    return ["corrected", "paper"] if option == "both" else [option]
+
+
+def default_out(cfg: dict, quick: bool) -> Path:
+    from ..paths import results_dir
+
+    return results_dir() / (f"{cfg['name']}-quick" if quick else cfg["name"])
+
+
+def plan_table(cfg: dict, opts: ReproduceOptions):
+    quick_cfg = cfg.get("quick") or {}
+    n_seeds = opts.seeds or (quick_cfg.get("seeds", 2) if opts.quick else cfg.get("seeds", 10))
+    if n_seeds < 1:
+        raise BadInput("--seeds: needs at least 1")
+    max_epochs = opts.max_epochs or (quick_cfg.get("max_epochs") if opts.quick else cfg.get("max_epochs"))
+    if opts.max_epochs is not None and opts.max_epochs < 1:
+        raise BadInput("--max-epochs: needs at least 1")
+    datasets = opts.datasets or table_datasets(cfg)
+    methods = opts.methods or (list(cfg["methods"]) + list(cfg.get("floor") or []))
+    return plan(datasets, methods, list(range(n_seeds)), protocols_of(opts.protocol), max_epochs=max_epochs,
+                patience=cfg.get("patience"), quick=opts.quick,
+                limit_train_batches=quick_cfg.get("limit_train_batches") if opts.quick else None)
+
+
+def matching_runs(out: Path, protocol: str, planned) -> list:
+    """Records on disk that belong to the planned grid (same run key and config hash)."""
+    wanted = {(r.dataset.name, r.method.key, r.seed): r.config_hash() for r in planned if r.protocol.name == protocol}
+    return [run for run in iter_runs(out, protocol)
+            if wanted.get((run.record["dataset"], run.record["method"], run.record["seed"])) == run.record["config_hash"]]
+
+
+def write_tables(cfg: dict, out: Path, planned, protocols: list[str], wandb_mode: str, log=print) -> list[Path]:
+    from .. import tables
+
+    published = tables.published_numbers(cfg)
+    notes = {}
+    for name in table_datasets(cfg):
+        spec = load_dataset_spec(name)
+        notes[name] = spec.differs_from_paper
+    written, frames = [], {}
+    for protocol in protocols:
+        runs = matching_runs(out, protocol, planned)
+        if not runs:
+            log(f"no finished runs for protocol {protocol}: no table written")
+            continue
+        variants = [("", False)] + ([("as-coded", True)] if protocol == "paper" else [])
+        for suffix, as_coded in variants:
+            target = out if protocol == "corrected" else out / protocol
+            target = target / suffix if suffix else target
+            result = tables.build_table(runs, cfg, protocol, as_coded=as_coded)
+            written += tables.write_outputs(result, target, published, notes)
+            frames[f"{cfg['name']}/{protocol}{'/' + suffix if suffix else ''}"] = result.frame
+    tracking.log_tables(wandb_mode, out, f"{cfg['name']}-summary", frames)
+    return written
+
+
+def reproduce(opts: ReproduceOptions, log=print) -> tuple[GridReport, list[Path]]:
+    from ..tables import load_table_config
+
+    cfg = load_table_config(opts.table)
+    mode = tracking.resolve_mode(opts.wandb)
+    planned = plan_table(cfg, opts)
+    out = Path(opts.out) if opts.out else default_out(cfg, opts.quick)
+    log(f"{cfg['name']}: {len(planned)} runs ({'QUICK budget, not a reproduction; ' if opts.quick else ''}"
+        f"W&B {mode}) -> {out}")
+    report = run_grid(planned, out, data_dir=opts.data_dir, wandb_mode=mode, table=cfg["name"],
+                      save_predictions=opts.save_predictions, progress=opts.progress, log=log)
+    written = write_tables(cfg, out, planned, protocols_of(opts.protocol), mode, log=log)
+    return report, written
