@@ -63,3 +63,47 @@ def lstm_kernels(module: nn.Module) -> list[nn.Parameter]:
     """The input-kernel weights of every LSTM inside `module` (what Keras' kernel_regularizer covers)."""
     return [p for m in module.modules() if isinstance(m, nn.LSTM)
             for name, p in m.named_parameters() if name.startswith("weight_ih")]
+
+
+class TaskConv1d(nn.Module):
+    """K independent 1-D convolutions over time in one grouped conv: `[K, B, T, in] -> [K, B, T', out]`.
+
+    `padding="valid"` (Keras' default: T' = T - kernel + 1) or `"same"` (T' = T); Keras' glorot
+    init. With `valid` and a window shorter than the kernel, `"same"` is used instead, so T' >= 1.
+    """
+
+    def __init__(self, tasks: int, in_features: int, out_features: int, kernel_size: int,
+                 padding: str = "valid", bias: bool = True):
+        super().__init__()
+        if padding not in ("valid", "same"):
+            raise ValueError(f"padding must be 'valid' or 'same', not {padding!r}")
+        self.tasks, self.kernel_size, self.padding = tasks, kernel_size, padding
+        self.conv = nn.Conv1d(tasks * in_features, tasks * out_features, kernel_size, groups=tasks, bias=bias)
+        fan_in, fan_out = in_features * kernel_size, out_features * kernel_size
+        bound = math.sqrt(6.0 / (fan_in + fan_out))
+        nn.init.uniform_(self.conv.weight, -bound, bound)
+        if bias:
+            nn.init.zeros_(self.conv.bias)
+
+    def out_length(self, steps: int) -> int:
+        """T' for a window of `steps`."""
+        return steps - self.kernel_size + 1 if self.padding == "valid" and steps >= self.kernel_size else steps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: `[K, B, T, in]` -> `[K, B, T', out]`."""
+        k, b, t, d = x.shape
+        h = x.permute(1, 0, 3, 2).reshape(b, k * d, t)  # tasks become channel groups
+        if self.out_length(t) == t and self.kernel_size > 1:  # "same": pad so the output keeps T steps
+            left = (self.kernel_size - 1) // 2
+            h = nn.functional.pad(h, (left, self.kernel_size - 1 - left))
+        out = self.conv(h)  # [B, K * out, T']
+        return out.reshape(b, k, -1, out.shape[-1]).permute(1, 0, 3, 2)
+
+
+def dense(in_features: int, out_features: int, bias: bool = True) -> nn.Linear:
+    """An `nn.Linear` with Keras' Dense initialisation (glorot uniform weights, zero bias)."""
+    layer = nn.Linear(in_features, out_features, bias=bias)
+    nn.init.xavier_uniform_(layer.weight)
+    if bias:
+        nn.init.zeros_(layer.bias)
+    return layer
