@@ -24,6 +24,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-epochs", type=int, help="override the epoch budget")
     p.add_argument("--save-predictions", action="store_true", help="also write test predictions (.npz)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads per run (default 1: bit-identical results on any machine)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,7 +33,7 @@ def reproduce(args) -> int:
     opts = ReproduceOptions(table=args.table, quick=args.quick, seeds=args.seeds, datasets=args.datasets,
                             methods=args.methods, protocol=args.protocol, data_dir=args.data_dir, out=args.out,
                             wandb=args.wandb, max_epochs=args.max_epochs, save_predictions=args.save_predictions,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, threads=args.threads)
     report, written = run(opts)
     print(f"{report.trained} runs trained, {report.skipped} reused, {len(report.failed)} failed "
           f"in {report.seconds:.0f} s")
@@ -55,8 +55,8 @@ def train(args) -> int:
 
         quick = load_table_config("3").get("quick") or {}
     runs = plan([args.dataset], [args.method], [args.seed], protocols_of(args.protocol),
-                max_epochs=args.max_epochs or quick.get("max_epochs"), quick=args.quick,
-                limit_train_batches=quick.get("limit_train_batches"))
+                max_epochs=args.max_epochs or quick.get("max_epochs"), quick=args.quick, threads=args.threads,
+                limit_train_batches=quick.get("limit_train_batches"), limit_val_batches=quick.get("limit_val_batches"))
     out = Path(args.out) if args.out else results_dir() / "train"
     report = run_grid(runs, out, data_dir=args.data_dir, wandb_mode=resolve_mode(args.wandb), table="train",
                       save_predictions=args.save_predictions, progress=not args.no_progress)

@@ -53,8 +53,9 @@ class TaskLSTM(nn.Module):
         """x: `[K, B, T, in]` -> `[K, B, T, H]` (return_sequences) or the last step `[K, B, H]`."""
         x = self.dropout(x)
         outs = []
-        for k, lstm in enumerate(self.lstms):
-            seq, (h, _) = lstm(x[k])
+        # unbind, not x[k]: the backward of K selects would zero-fill and add K full-size gradients
+        for lstm, xk in zip(self.lstms, x.unbind(0)):
+            seq, (h, _) = lstm(xk)
             outs.append(seq if self.return_sequences else h[-1])
         return torch.stack(outs)
 

@@ -36,8 +36,8 @@ class GridReport:
 
 def plan(datasets: list[str], methods: list[str], seeds: list[int], protocols: list[str],
          max_epochs: int | dict | None = None, patience: int | None = None,
-         limit_train_batches: int | None = None, quick: bool = False,
-         hparam_overrides: dict | None = None) -> list[RunSpec]:
+         limit_train_batches: int | None = None, limit_val_batches: int | None = None, quick: bool = False,
+         threads: int = 1, hparam_overrides: dict | None = None) -> list[RunSpec]:
     """Every RunSpec of the grid; names are validated here, before anything trains."""
     known = discover_methods()
     method_specs = [get_method(m, known) for m in methods]
@@ -50,8 +50,8 @@ def plan(datasets: list[str], methods: list[str], seeds: list[int], protocols: l
                 epochs = int(max_epochs.get(ds.name, DEFAULT_MAX_EPOCHS.get(ds.name, 100)))
             else:
                 epochs = int(max_epochs or DEFAULT_MAX_EPOCHS.get(ds.name, 100))
-            trainer = TrainerSettings(max_epochs=epochs, patience=patience or 20,
-                                      limit_train_batches=limit_train_batches, quick=quick)
+            trainer = TrainerSettings(max_epochs=epochs, patience=patience or 20, quick=quick, threads=threads,
+                                      limit_train_batches=limit_train_batches, limit_val_batches=limit_val_batches)
             for m in method_specs:
                 for seed in seeds:
                     runs.append(RunSpec(ds, m, int(seed), proto, trainer, dict(hparam_overrides or {})))

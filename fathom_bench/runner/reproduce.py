@@ -32,6 +32,7 @@ class ReproduceOptions:
     max_epochs: int | None = None
     save_predictions: bool = False
     progress: bool = True
+    threads: int = 1
 
 
 def table_datasets(cfg: dict) -> list[str]:
@@ -64,9 +65,12 @@ def plan_table(cfg: dict, opts: ReproduceOptions):
         raise BadInput("--max-epochs: needs at least 1")
     datasets = opts.datasets or table_datasets(cfg)
     methods = opts.methods or (list(cfg["methods"]) + list(cfg.get("floor") or []))
+    if opts.threads < 1:
+        raise BadInput("--threads: needs at least 1")
     return plan(datasets, methods, list(range(n_seeds)), protocols_of(opts.protocol), max_epochs=max_epochs,
-                patience=cfg.get("patience"), quick=opts.quick,
-                limit_train_batches=quick_cfg.get("limit_train_batches") if opts.quick else None)
+                patience=cfg.get("patience"), quick=opts.quick, threads=opts.threads,
+                limit_train_batches=quick_cfg.get("limit_train_batches") if opts.quick else None,
+                limit_val_batches=quick_cfg.get("limit_val_batches") if opts.quick else None)
 
 
 def matching_runs(out: Path, protocol: str, planned) -> list:

@@ -27,7 +27,11 @@ class TrainerSettings:
     max_epochs: int
     patience: int = DEFAULT_PATIENCE
     limit_train_batches: int | None = None
+    #: quick mode only: validation (early stopping) on the first N batches; test is always whole
+    limit_val_batches: int | None = None
     batch_size: int | None = None
+    #: torch threads per run (1: bit-identical on any machine; see runner/train.py)
+    threads: int = 1
     quick: bool = False
 
 

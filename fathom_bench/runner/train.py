@@ -33,6 +33,7 @@ class BestWeights(Callback):
 
     def __init__(self, restore: bool):
         self.restore, self.best, self.best_epoch, self.state = restore, math.inf, None, None
+        self.best_val_results: dict | None = None
 
     def on_validation_epoch_end(self, trainer, module):
         if trainer.sanity_checking:
@@ -40,12 +41,15 @@ class BestWeights(Callback):
         loss = trainer.callback_metrics.get("val/loss")
         if loss is not None and float(loss) < self.best:
             self.best, self.best_epoch = float(loss), trainer.current_epoch
+            self.best_val_results = module.val_results
             if self.restore:
                 self.state = copy.deepcopy(module.state_dict())
 
     def on_fit_end(self, trainer, module):
+        # the record's validation metrics are those of the weights that are tested
         if self.restore and self.state is not None:
             module.load_state_dict(self.state)
+            module.val_results = self.best_val_results
 
 
 def _scalars(results: dict | None) -> dict:
@@ -56,6 +60,9 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
               progress_bar: bool | None = None) -> dict:
     """Fit (unless the method has nothing to train) and test; the run record's fields."""
     quiet_lightning()
+    # One thread by default: bit-identical results whatever the core count, and no OpenMP
+    # oversubscription (measured here: a 2-thread LSTM slowed ~70x when the other core was busy).
+    torch.set_num_threads(run.trainer.threads)
     L.seed_everything(run.seed, workers=True, verbose=False)
     dm = BenchDataModule(run.dataset, run.protocol, data_dir=data_dir, batch_size=run.trainer.batch_size,
                          seed=run.seed, limit_train_batches=run.trainer.limit_train_batches)
@@ -75,14 +82,15 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
         enable_model_summary=False,
         num_sanity_val_steps=0,
         log_every_n_steps=1,
+        limit_val_batches=run.trainer.limit_val_batches or 1.0,
         callbacks=[best, EarlyStopping("val/loss", patience=run.trainer.patience, mode="min")],
     )
     started = time.perf_counter()
     if getattr(model, "trainable", True):
         trainer.fit(model, datamodule=dm)
     train_seconds = time.perf_counter() - started
-    # validate the weights that are tested (the best epoch's when restored), not the last epoch's
-    trainer.validate(model, datamodule=dm, verbose=False)
+    if not model.trainable:
+        trainer.validate(model, datamodule=dm, verbose=False)
     trainer.test(model, datamodule=dm, verbose=False)
     if save_predictions is not None:
         values, target, mask = model.test_predictions
