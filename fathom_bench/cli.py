@@ -62,13 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", default="corrected")
     p.add_argument("--data-dir")
     p.add_argument("--wandb")
+    p.add_argument("--out", help="folder for leaderboard.md (default: results/ for the reference runs, "
+                   "else the --results folder)")
     p.add_argument("--no-progress", action="store_true")
 
     p = sub.add_parser("leaderboard", help="rank every method from run records")
     p.add_argument("--results", default=None, help="run records (default: results/reference)")
     p.add_argument("--protocol", default="corrected")
     p.add_argument("--format", nargs="+", default=["md"], choices=["md", "csv", "html"])
-    p.add_argument("--out", help="folder for leaderboard.* (default: results/)")
+    p.add_argument("--out", help="folder for leaderboard.* (default: results/ for the reference runs, "
+                   "else the --results folder)")
 
     p = sub.add_parser("check", help="compare run metrics with a committed reference; exit 1 on a regression")
     p.add_argument("--results", required=True)

@@ -12,6 +12,13 @@ def _reference_dir(option: str | None) -> Path:
     return Path(option) if option else results_dir() / "reference"
 
 
+def _leaderboard_dir(results: str | None, out: str | None) -> Path:
+    """--out, else results/ for the committed reference runs, else the --results folder itself."""
+    if out:
+        return Path(out)
+    return results_dir() if results is None else Path(results)
+
+
 def datasets(args) -> int:
     from .datasets import report
 
@@ -92,7 +99,7 @@ def evaluate(args) -> int:
     report = run(args.method, results, seeds=args.seeds, datasets=args.datasets, protocol=args.protocol,
                  data_dir=args.data_dir, wandb=args.wandb, progress=not args.no_progress)
     print(f"{report.trained} runs trained, {report.skipped} reused, {len(report.failed)} failed")
-    args.format, args.out = ["md"], None
+    args.format = ["md"]
     leaderboard(args)
     return 1 if report.failed else 0
 
@@ -106,7 +113,7 @@ def leaderboard(args) -> int:
     if not runs:
         raise BadInput(f"--results: no {args.protocol} run records under {results / 'runs'}")
     frame = lb.build_leaderboard(runs, args.protocol)
-    out = Path(args.out) if args.out else results_dir()
+    out = _leaderboard_dir(args.results, args.out)
     for path in lb.write_leaderboard(frame, out, formats=args.format):
         print(f"wrote {path}")
     print(lb.render_leaderboard(frame, "md"))

@@ -57,12 +57,12 @@ def default_out(cfg: dict, quick: bool) -> Path:
 
 def plan_table(cfg: dict, opts: ReproduceOptions):
     quick_cfg = cfg.get("quick") or {}
-    n_seeds = opts.seeds or (quick_cfg.get("seeds", 2) if opts.quick else cfg.get("seeds", 10))
-    if n_seeds < 1:
+    if opts.seeds is not None and opts.seeds < 1:
         raise BadInput("--seeds: needs at least 1")
-    max_epochs = opts.max_epochs or (quick_cfg.get("max_epochs") if opts.quick else cfg.get("max_epochs"))
     if opts.max_epochs is not None and opts.max_epochs < 1:
         raise BadInput("--max-epochs: needs at least 1")
+    n_seeds = opts.seeds or (quick_cfg.get("seeds", 2) if opts.quick else cfg.get("seeds", 10))
+    max_epochs = opts.max_epochs or (quick_cfg.get("max_epochs") if opts.quick else cfg.get("max_epochs"))
     datasets = opts.datasets or table_datasets(cfg)
     methods = opts.methods or (list(cfg["methods"]) + list(cfg.get("floor") or []))
     if opts.threads < 1:

@@ -1,0 +1,41 @@
+"""`evaluate` pairs a new method with the stored runs' seeds and budget; the committed leaderboard
+is exactly what the committed reference records rebuild; the CI reference file is well formed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fathom_bench import check, leaderboard
+from fathom_bench.cli import main
+from fathom_bench.records import iter_runs
+
+REPO = Path(__file__).resolve().parents[1]
+TABLE = str(Path(__file__).parent / "fixtures" / "table_synthetic.yaml")
+
+
+def test_evaluate_pairs_new_method_with_stored_seeds_and_budget(tmp_path, capsys):
+    committed = REPO / "results" / "leaderboard.md"
+    before = committed.read_text() if committed.exists() else None
+    assert main(["reproduce", "--table", TABLE, "--out", str(tmp_path), "--wandb", "disabled", "--no-progress",
+                 "--methods", "lr", "persistence", "--seeds", "2", "--max-epochs", "1"]) == 0
+    assert main(["evaluate", "--method", "transformer", "--results", str(tmp_path), "--wandb", "disabled",
+                 "--no-progress"]) == 0
+    runs = {(r.record["method"], r.record["seed"]): r.record for r in iter_runs(tmp_path)}
+    assert {s for m, s in runs if m == "transformer"} == {0, 1}
+    assert runs[("transformer", 0)]["config"]["trainer"] == runs[("lr", 0)]["config"]["trainer"]
+    board = (tmp_path / "leaderboard.md").read_text()
+    assert "Transformer" in board and "LR" in board
+    assert (committed.read_text() if committed.exists() else None) == before  # written beside --results only
+
+
+def test_committed_leaderboard_equals_a_fresh_rebuild():
+    reference = REPO / "results" / "reference"
+    runs = list(iter_runs(reference, "corrected"))
+    assert runs, "results/reference holds the stored baseline runs"
+    fresh = leaderboard.render_leaderboard(leaderboard.build_leaderboard(runs, "corrected"), "md")
+    assert (REPO / "results" / "leaderboard.md").read_text() == fresh
+
+
+def test_committed_ci_reference_is_loadable():
+    ref = check.load_reference(REPO / "results" / "reference" / "ci-check.json")
+    assert ref["runs"], "the CI reference names the runs .ci/run reproduces"
