@@ -12,7 +12,8 @@ Schema 1, the keys:
     config_hash: 16 hex digits of `config`
     versions: {fathom_bench, git_commit, python, torch, lightning, numpy, ...}
     metrics: {"test": {...}, "val": {...}}   scalar metrics plus "per_task": {task: {...}}
-    epochs_run, best_epoch, train_seconds, num_parameters, windows: {part: [n per task]}
+    epochs_run, best_epoch (0-based index of the lowest validation loss), train_seconds,
+    num_parameters, windows: {part: [n per task]}, torch_threads
     in_paper (bool): the method is a row of the paper's Table III
     created: ISO-8601 UTC time
 """

@@ -52,8 +52,11 @@ def run_logger(mode: str, out: Path, name: str, group: str, job_type: str, confi
     save_dir = Path(out) / "wandb"
     save_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("WANDB_SILENT", "true")
-    return WandbLogger(project=PROJECT, name=name, group=group, job_type=job_type, config=config,
-                       save_dir=str(save_dir), mode=mode, reinit="finish_previous", settings=_settings())
+    logger = WandbLogger(project=PROJECT, name=name, group=group, job_type=job_type, config=config,
+                         save_dir=str(save_dir), mode=mode, reinit="finish_previous", settings=_settings())
+    # Lightning always passes anonymous=None, which wandb >= 0.22 warns about on every run
+    getattr(logger, "_wandb_init", {}).pop("anonymous", None)
+    return logger
 
 
 def finish(logger, summary: dict, failed: bool = False) -> None:
