@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadInput
-from .files import cached_raw, ensure_files, read_columns
+from .files import ensure_files
+from .parsing import cached_raw, read_columns
 from .spec import DatasetSpec, RawDataset, TaskSeries
 
 COMPASS = ("N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE", "S", "SSW", "SW", "WSW", "W", "WNW", "NW", "NNW")

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadInput
-from .files import cached_raw, ensure_files, read_columns, task_count_error
+from .files import ensure_files
+from .parsing import cached_raw, read_columns, task_count_error
 from .spec import DatasetSpec, RawDataset, TaskSeries
 
 LABEL_PREFIX = "label:"

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadInput
-from .files import cached_raw, ensure_files, read_columns, task_count_error
+from .files import ensure_files
+from .parsing import cached_raw, read_columns, task_count_error
 from .spec import DatasetSpec, RawDataset, TaskSeries
 
 DEFAULT_TARGETS = ("tar_heart_rate", "tar_derived_speed")
