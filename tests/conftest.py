@@ -20,3 +20,10 @@ def real_data_dir() -> Path:
         pytest.skip(f"real data not found in {folder} (set FATHOM_BENCH_DATA to a folder holding "
                     f"{', '.join(REAL_DATASETS)})")
     return folder.resolve()
+
+
+@pytest.fixture(autouse=True)
+def _wandb_never_waits(monkeypatch):
+    """W&B in tests: never online, never waiting on a network (a test that wants files says offline)."""
+    monkeypatch.setenv("WANDB_MODE", os.environ.get("WANDB_MODE", "disabled"))
+    monkeypatch.setenv("WANDB_SILENT", "true")
