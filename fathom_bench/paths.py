@@ -28,8 +28,18 @@ def configs_dir() -> Path:
     return root / "configs"
 
 
+def _holds_data(folder: Path) -> bool:
+    """True when some dataset folder below `folder` holds a file other than its card."""
+    return folder.is_dir() and any(f.is_file() and f.name != "CARD.md" for f in folder.glob("*/*"))
+
+
 def data_dir(explicit: str | os.PathLike | None = None) -> Path:
-    """--data-dir, else $FATHOM_BENCH_DATA, else datasets/ of the checkout, else a per-user cache."""
+    """--data-dir, else $FATHOM_BENCH_DATA, else datasets/ of the checkout, else a per-user cache.
+
+    A checkout whose datasets/ holds no data yet reads a local mirror at `../shared/datasets`
+    beside it when there is one (how this project's development and CI machines provide the
+    data without a network); downloads go to datasets/ otherwise.
+    """
     if explicit:
         return Path(explicit).expanduser().resolve()
     env = os.environ.get("FATHOM_BENCH_DATA")
@@ -37,6 +47,9 @@ def data_dir(explicit: str | os.PathLike | None = None) -> Path:
         return Path(env).expanduser().resolve()
     root = checkout_root()
     if root is not None:
+        mirror = root.parent / "shared" / "datasets"
+        if not _holds_data(root / "datasets") and _holds_data(mirror):
+            return mirror.resolve()
         return root / "datasets"
     import pooch
 
