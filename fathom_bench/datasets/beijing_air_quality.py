@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadInput
-from .files import ensure_files
-from .parsing import cached_raw, read_columns
+from .parsing import load_verified, read_columns
 from .spec import DatasetSpec, RawDataset, TaskSeries
 
 COMPASS = ("N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE", "S", "SSW", "SW", "WSW", "W", "WNW", "NW", "NNW")
@@ -54,9 +53,7 @@ def _file_names(spec: DatasetSpec) -> tuple[list[str], list[str]]:
 
 def load(spec: DatasetSpec, folder: Path) -> RawDataset:
     """Verify (or download) the stations' files, then parse them (or read the parsed-array cache)."""
-    folder = Path(folder)
-    paths = ensure_files(spec, folder, names=_file_names(spec)[1])
-    return cached_raw(spec, folder, paths, VERSION, lambda: parse(spec, folder, paths))
+    return load_verified(spec, folder, VERSION, parse, names=_file_names(spec)[1])
 
 
 def parse(spec: DatasetSpec, folder: Path, paths: dict[str, Path]) -> RawDataset:

@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadInput
-from .files import ensure_files
-from .parsing import cached_raw, read_columns, task_count_error
+from .parsing import load_verified, read_columns, task_count_error
 from .spec import DatasetSpec, RawDataset, TaskSeries
 
 DEFAULT_TARGETS = ("tar_heart_rate", "tar_derived_speed")
@@ -54,9 +53,7 @@ def _codes(values, categories: list[str], path: Path, column: str) -> np.ndarray
 
 def load(spec: DatasetSpec, folder: Path) -> RawDataset:
     """Verify (or download) the registered files, then parse them (or read the parsed-array cache)."""
-    folder = Path(folder)
-    paths = ensure_files(spec, folder)
-    return cached_raw(spec, folder, paths, VERSION, lambda: parse(spec, folder, paths))
+    return load_verified(spec, folder, VERSION, parse)
 
 
 def parse(spec: DatasetSpec, folder: Path, paths: dict[str, Path]) -> RawDataset:

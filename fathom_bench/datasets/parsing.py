@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..errors import BadInput
-from .files import _error_text, cache_dir, registry
+from .files import _error_text, cache_dir, ensure_files, registry
 from .spec import DatasetSpec, RawDataset, TaskSeries
 
 def cached_raw(spec: DatasetSpec, folder: Path, files: dict[str, Path], version: str,
@@ -145,3 +145,11 @@ def task_count_error(spec: DatasetSpec, folder: Path, found: int, needed: int, w
         f"dataset {spec.name}: {found} {what} in {folder}, the protocol needs at least {needed} "
         f"(config {spec.path or spec.name}); add the missing files or lower the requirement"
     )
+
+
+def load_verified(spec: DatasetSpec, folder, version: str, parse: Callable, names=None) -> RawDataset:
+    """What every loader's `load` does: verify (or download) the files, then parse them through the
+    parsed-array cache. `parse(spec, folder, paths)`; `names`: only these registered files."""
+    folder = Path(folder)
+    paths = ensure_files(spec, folder, names=names) if names is not None else ensure_files(spec, folder)
+    return cached_raw(spec, folder, paths, version, lambda: parse(spec, folder, paths))
