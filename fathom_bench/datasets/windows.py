@@ -11,6 +11,7 @@ the input also holds the targets' history and the target is row j+T (rows t-T..t
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,16 +67,22 @@ def _fill(values: np.ndarray, how: str) -> np.ndarray:
     return np.nan_to_num(out, nan=0.0).astype(np.float32, copy=False)
 
 
-def _minmax(values: np.ndarray, fit_rows: slice) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column minimum and range over `fit_rows`, ignoring NaN; constant or empty columns get range 1."""
-    fit = values[fit_rows]
-    with np.errstate(all="ignore"):
-        import warnings
+def _column_stat(stat, values: np.ndarray) -> np.ndarray:
+    """`stat` (np.nanmin, np.nanmax, np.nanmean) per column; NaN where a column has no value, quietly."""
+    if values.shape[0] == 0:
+        return np.full(values.shape[1], np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are expected (unknown labels)
+        return stat(values, axis=0)
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            lo = np.nanmin(fit, axis=0) if fit.shape[0] else np.zeros(values.shape[1])
-            hi = np.nanmax(fit, axis=0) if fit.shape[0] else np.ones(values.shape[1])
+
+def _minmax(values: np.ndarray, fit_rows: slice, scale: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column minimum and range over `fit_rows`, ignoring NaN; constant or empty columns get range 1.
+    `scale=False` (classification labels): the identity, minimum 0 and range 1."""
+    if not scale:
+        return np.zeros(values.shape[1]), np.ones(values.shape[1])
+    fit = values[fit_rows]
+    lo, hi = _column_stat(np.nanmin, fit), _column_stat(np.nanmax, fit)
     lo = np.where(np.isfinite(lo), lo, 0.0)
     rng = np.where(np.isfinite(hi) & (hi - lo > 0), hi - lo, 1.0)
     return lo.astype(np.float64), rng.astype(np.float64)
@@ -88,18 +95,14 @@ def _scale_fill(values: np.ndarray, fit_rows: slice, protocol: Protocol, paper_f
     """
     observed = ~np.isnan(values)
     if protocol.feature_fill == "train_mean":
-        lo, rng = _minmax(values, fit_rows) if scale else (np.zeros(values.shape[1]), np.ones(values.shape[1]))
+        lo, rng = _minmax(values, fit_rows, scale)
         scaled = ((values - lo) / rng).astype(np.float32)
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(scaled[fit_rows], axis=0) if scaled[fit_rows].shape[0] else 0.0
+        mean = _column_stat(np.nanmean, scaled[fit_rows])
         mean = np.where(np.isfinite(mean), mean, 0.0).astype(np.float32)
         scaled = np.where(observed, scaled, mean).astype(np.float32)
     else:
         filled = _fill(values, paper_fill)
-        lo, rng = _minmax(filled, fit_rows) if scale else (np.zeros(values.shape[1]), np.ones(values.shape[1]))
+        lo, rng = _minmax(filled, fit_rows, scale)
         scaled = ((filled - lo) / rng).astype(np.float32)
     return scaled, observed, lo, rng
 
@@ -148,12 +151,7 @@ def prepare(raw: RawDataset, spec: DatasetSpec, protocol: Protocol) -> PreparedD
             )
         tmin.append(tuple(float(v) for v in lo))
         trange.append(tuple(float(v) for v in rng))
-        train_y = np.where(y_obs[:a], y_scaled[:a], np.nan)
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mu = np.nanmean(train_y, axis=0)
+        mu = _column_stat(np.nanmean, np.where(y_obs[:a], y_scaled[:a], np.nan))
         tmean.append(tuple(float(v) if np.isfinite(v) else 0.0 for v in mu))
 
     d_feat = len(paper_names) if protocol.target_history_in_input else len(raw.feature_names)
