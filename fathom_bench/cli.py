@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
 from .errors import BadInput
 
 
@@ -19,7 +17,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", default="corrected", help="corrected (default) | paper | both")
     p.add_argument("--data-dir", help="data home (default: $FATHOM_BENCH_DATA, else datasets/ of the checkout)")
     p.add_argument("--out", help="output folder (records under <out>/runs)")
-    p.add_argument("--wandb", choices=None, help="offline | online | disabled (default: $WANDB_MODE, else "
+    p.add_argument("--wandb", help="offline | online | disabled (default: $WANDB_MODE, else "
                    "online with an API key, else offline)")
     p.add_argument("--max-epochs", type=int, help="override the epoch budget")
     p.add_argument("--save-predictions", action="store_true", help="also write test predictions (.npz)")
@@ -102,7 +100,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished runs are recorded; run the same command again to resume", file=sys.stderr)
         return 130
-
-
-def _path(p: str | None) -> Path | None:
-    return Path(p) if p else None

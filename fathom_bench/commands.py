@@ -53,17 +53,13 @@ def reproduce(args) -> int:
 
 def train(args) -> int:
     from .runner.grid import plan, run_grid
-    from .runner.reproduce import protocols_of
+    from .runner.reproduce import budget, protocols_of
     from .runner.tracking import resolve_mode
+    from .tables import load_table_config
 
-    quick = {}
-    if args.quick:  # the quick budget of Table III
-        from .tables import load_table_config
-
-        quick = load_table_config("3").get("quick") or {}
+    cfg = load_table_config("3") if args.quick else {}  # --quick: Table III's quick budget
     runs = plan([args.dataset], [args.method], [args.seed], protocols_of(args.protocol),
-                max_epochs=args.max_epochs or quick.get("max_epochs"), quick=args.quick, threads=args.threads,
-                limit_train_batches=quick.get("limit_train_batches"), limit_val_batches=quick.get("limit_val_batches"))
+                **budget(cfg, args.quick, args.max_epochs, args.threads))
     out = Path(args.out) if args.out else results_dir() / "train"
     report = run_grid(runs, out, data_dir=args.data_dir, wandb_mode=resolve_mode(args.wandb), table="train",
                       save_predictions=args.save_predictions, progress=not args.no_progress)

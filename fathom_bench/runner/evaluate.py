@@ -43,7 +43,7 @@ def evaluate(method: str, results: Path, seeds: int | None = None, datasets: lis
     runs = []
     for name in names:
         ds = load_dataset_spec(name)
-        stored_seeds, trainer = grid.get(name, (list(range(seeds or 0)), {}))
+        stored_seeds, trainer = grid.get(name, ([], {}))
         use_seeds = list(range(seeds)) if seeds else stored_seeds
         settings = TrainerSettings(**trainer) if trainer else TrainerSettings(max_epochs=100)
         runs += [RunSpec(ds, spec, s, proto, settings) for s in use_seeds]

@@ -55,22 +55,27 @@ def default_out(cfg: dict, quick: bool) -> Path:
     return results_dir() / (f"{cfg['name']}-quick" if quick else cfg["name"])
 
 
+def budget(cfg: dict, quick: bool, max_epochs: int | None, threads: int) -> dict:
+    """`plan()` keywords for the training budget: --max-epochs, else the table's quick or full budget
+    (the quick one also limits batches per epoch). Validated before anything trains."""
+    if max_epochs is not None and max_epochs < 1:
+        raise BadInput("--max-epochs: needs at least 1")
+    if threads < 1:
+        raise BadInput("--threads: needs at least 1")
+    quick_cfg = (cfg.get("quick") or {}) if quick else {}
+    return {"max_epochs": max_epochs or (quick_cfg.get("max_epochs") if quick else cfg.get("max_epochs")),
+            "quick": quick, "threads": threads, "limit_train_batches": quick_cfg.get("limit_train_batches"),
+            "limit_val_batches": quick_cfg.get("limit_val_batches")}
+
+
 def plan_table(cfg: dict, opts: ReproduceOptions):
-    quick_cfg = cfg.get("quick") or {}
     if opts.seeds is not None and opts.seeds < 1:
         raise BadInput("--seeds: needs at least 1")
-    if opts.max_epochs is not None and opts.max_epochs < 1:
-        raise BadInput("--max-epochs: needs at least 1")
-    n_seeds = opts.seeds or (quick_cfg.get("seeds", 2) if opts.quick else cfg.get("seeds", 10))
-    max_epochs = opts.max_epochs or (quick_cfg.get("max_epochs") if opts.quick else cfg.get("max_epochs"))
+    n_seeds = opts.seeds or ((cfg.get("quick") or {}).get("seeds", 2) if opts.quick else cfg.get("seeds", 10))
     datasets = opts.datasets or table_datasets(cfg)
     methods = opts.methods or (list(cfg["methods"]) + list(cfg.get("floor") or []))
-    if opts.threads < 1:
-        raise BadInput("--threads: needs at least 1")
-    return plan(datasets, methods, list(range(n_seeds)), protocols_of(opts.protocol), max_epochs=max_epochs,
-                patience=cfg.get("patience"), quick=opts.quick, threads=opts.threads,
-                limit_train_batches=quick_cfg.get("limit_train_batches") if opts.quick else None,
-                limit_val_batches=quick_cfg.get("limit_val_batches") if opts.quick else None)
+    return plan(datasets, methods, list(range(n_seeds)), protocols_of(opts.protocol), patience=cfg.get("patience"),
+                **budget(cfg, opts.quick, opts.max_epochs, opts.threads))
 
 
 def matching_runs(out: Path, protocol: str, planned) -> list:

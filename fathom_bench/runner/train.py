@@ -23,8 +23,7 @@ def quiet_lightning() -> None:
     """Keep the grid's output readable: Lightning's tips, device banners and known-harmless warnings off."""
     for name in ("lightning.pytorch", "lightning.fabric", "lightning_utilities", "pytorch_lightning"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    for pattern in (".*IterableDataset.*has `__len__` defined.*", ".*isinstance\\(treespec, LeafSpec\\).*",
-                    ".*does not have many workers.*", ".*LeafSpec.*"):
+    for pattern in (".*IterableDataset.*has `__len__` defined.*", ".*LeafSpec.*", ".*does not have many workers.*"):
         warnings.filterwarnings("ignore", message=pattern)
 
 
@@ -50,10 +49,6 @@ class BestWeights(Callback):
         if self.restore and self.state is not None:
             module.load_state_dict(self.state)
             module.val_results = self.best_val_results
-
-
-def _scalars(results: dict | None) -> dict:
-    return {k: v for k, v in (results or {}).items()}
 
 
 def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path | None = None,
@@ -86,7 +81,7 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
         callbacks=[best, EarlyStopping("val/loss", patience=run.trainer.patience, mode="min")],
     )
     started = time.perf_counter()
-    if getattr(model, "trainable", True):
+    if model.trainable:
         trainer.fit(model, datamodule=dm)
     train_seconds = time.perf_counter() - started
     if not model.trainable:
@@ -102,7 +97,7 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
     return {
         "status": "ok",
         "error": None,
-        "metrics": {"test": _scalars(model.test_results), "val": _scalars(model.val_results)},
+        "metrics": {"test": dict(model.test_results or {}), "val": dict(model.val_results or {})},
         "epochs_run": int(trainer.current_epoch) if model.trainable else 0,
         "best_epoch": best.best_epoch,
         "train_seconds": round(train_seconds, 3),
