@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import stats
+from .documents import read_document
 from .errors import BadInput
 from .records import write_atomic
 
@@ -74,14 +75,7 @@ def write_reference(runs, path, rtol: float | None = None, atol: float | None = 
 def load_reference(path) -> dict:
     """Read and validate a reference file; any problem is one BadInput line naming the file."""
     path = Path(path)
-    try:
-        ref = json.loads(path.read_text())
-    except OSError as exc:
-        raise BadInput(f"{path}: reference cannot be read ({exc.strerror}); write one with `check --write`") from None
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"{path}: reference is not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(ref, dict):
-        raise BadInput(f"{path}: a reference must be a JSON object")
+    ref = read_document(path, "reference", hint="; write one with `check --write`")
     if ref.get("schema") != SCHEMA:
         raise BadInput(f"{path}: reference schema {ref.get('schema')!r}, this version reads {SCHEMA}")
     if not isinstance(ref.get("runs"), dict):

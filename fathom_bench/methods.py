@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 
-import yaml
-
+from .documents import read_document
 from .errors import BadInput
 from .paths import configs_dir
 
@@ -81,20 +80,12 @@ def spec_from_dict(key: str, d: dict, source: str) -> MethodSpec:
     )
 
 
-def _read_yaml(path: Path) -> dict:
-    try:
-        with open(path) as fh:
-            return yaml.safe_load(fh) or {}
-    except yaml.YAMLError as exc:
-        raise BadInput(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-
-
 def discover_methods(config_dir: Path | None = None) -> dict[str, MethodSpec]:
     """Every known method: configs/methods/*.yaml first, then installed entry points."""
     found: dict[str, MethodSpec] = {}
     folder = (config_dir or configs_dir()) / "methods"
     for path in sorted(folder.glob("*.yaml")):
-        found[path.stem] = spec_from_dict(path.stem, _read_yaml(path), str(path))
+        found[path.stem] = spec_from_dict(path.stem, read_document(path, "method config"), str(path))
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in found:
             continue
@@ -104,7 +95,7 @@ def discover_methods(config_dir: Path | None = None) -> dict[str, MethodSpec]:
         except Exception as exc:  # a broken plug-in must not break the suite
             raise BadInput(f"{source}: cannot be loaded ({exc})") from None
         obj = obj() if callable(obj) and not isinstance(obj, dict) else obj
-        d = _read_yaml(Path(obj)) if isinstance(obj, (str, Path)) else obj
+        d = read_document(Path(obj), "method config") if isinstance(obj, (str, Path)) else obj
         found[ep.name] = spec_from_dict(ep.name, d, source)
     return found
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from .documents import read_document
 from .errors import BadInput
 
 SCHEMA = 1
@@ -93,14 +94,7 @@ def validate(record: dict, where: str) -> dict:
 
 
 def read_record(path: Path) -> dict:
-    try:
-        with open(path) as fh:
-            record = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot be read ({exc.strerror})") from None
-    return validate(record, str(path))
+    return validate(read_document(path, "run record"), str(path))
 
 
 @dataclass(frozen=True)

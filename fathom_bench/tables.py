@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
-
 from . import stats
+from .documents import read_document
 from .errors import BadInput
 
 ALPHA = 0.05
@@ -44,14 +43,7 @@ def load_table_config(name_or_path) -> dict:
         from .paths import configs_dir
 
         path = configs_dir() / "tables" / f"{text if text.startswith('table') else 'table' + text}.yaml"
-    try:
-        cfg = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise BadInput(f"{path}: table config cannot be read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise BadInput(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(cfg, dict):
-        raise BadInput(f"{path}: a table config must be a mapping")
+    cfg = read_document(path, "table config")
     missing = [k for k in ("name", "methods", "reference_method", "columns") if not cfg.get(k)]
     if missing:
         raise BadInput(f"{path}: table config lacks {', '.join(missing)}")

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import yaml
-
+from ..documents import read_document
 from ..errors import BadInput
 from ..paths import configs_dir
 
@@ -124,8 +123,7 @@ def load_dataset_spec(name: str | DatasetSpec, **overrides) -> DatasetSpec:
         if not path_obj.is_file():
             raise BadInput(f"--datasets: unknown dataset {name!r}; known: {', '.join(dataset_names())}")
         path = str(path_obj)
-        with open(path_obj) as fh:
-            d = yaml.safe_load(fh) or {}
+        d = read_document(path_obj, "dataset config")
     for key, value in overrides.items():
         if key in DatasetSpec.__dataclass_fields__:
             d[key] = value
