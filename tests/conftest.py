@@ -27,3 +27,14 @@ def _wandb_never_waits(monkeypatch):
     """W&B in tests: never online, never waiting on a network (a test that wants files says offline)."""
     monkeypatch.setenv("WANDB_MODE", os.environ.get("WANDB_MODE", "disabled"))
     monkeypatch.setenv("WANDB_SILENT", "true")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Small model tensors: one intra-op thread is as fast and does not fight other processes."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -48,16 +48,7 @@ variants = pytest.mark.parametrize("variant", VARIANTS)
 CASES = [("extrasensory", "corrected"), ("extrasensory", "paper"), ("beijing_air_quality", "paper"),
          ("fitrec", "corrected")]
 cases = pytest.mark.parametrize("dataset,protocol", CASES)
-pytestmark = [pytest.mark.filterwarnings("ignore:.*LeafSpec.*"),
-              pytest.mark.filterwarnings("ignore:.*IterableDataset.*has `__len__` defined.*")]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @lru_cache(maxsize=None)

@@ -49,13 +49,7 @@ def first_windows(task_type: str, protocol: str, n: int) -> dict:
     return gather(datamodule(task_type, protocol).data.parts["train"], torch.arange(n))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are small: one intra-op thread is as fast and does not fight other processes."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
