@@ -9,10 +9,9 @@ It holds the scalar test metrics of every ok run. Two ways to compare:
   is ok, anything else `moved` (either direction: runs are deterministic on CPU, so a change is
   news); reference runs or metrics absent from the results are `missing`; results absent from the
   reference are `new` (not a regression).
-- `compare_statistical`: fresh seeds vs the reference's seeds per (protocol, dataset, method,
-  metric): one-sided Wilcoxon signed-rank when both hold the same seeds, else one-sided
-  Mann-Whitney U, alternative = current worse; Holm-Bonferroni over every tested metric;
-  `worse` (a regression) when the corrected p < alpha.
+- `compare_statistical`: fresh seeds vs the reference's seeds on the headline metrics only (a
+  table's columns), one family per column, one-sided paired t-tests, the minimal detectable change
+  printed with every verdict (`check_statistical`).
 The CLI exits 1 when `result.regressions` is not empty, 0 otherwise; a bad reference is BadInput (2).
 """
 
@@ -25,7 +24,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import stats
 from .documents import read_document
 from .errors import BadInput
 from .records import write_atomic
@@ -144,49 +142,24 @@ def compare(runs, reference: dict, rtol: float | None = None, atol: float | None
     return CheckResult("exact", pd.DataFrame(rows, columns=COLUMNS), regressions, notes, {"rtol": rtol, "atol": atol})
 
 
-def _by_group(recs) -> dict:
-    out: dict = {}
-    for key, metrics in recs:
-        proto, ds, method, seed = key.split("/")
-        for metric, v in metrics.items():
-            out.setdefault((f"{proto}/{ds}/{method}", metric), {})[int(seed[5:])] = v
-    return out
+def compare_statistical(runs, reference: dict, alpha: float = 0.05, cfg: dict | None = None) -> CheckResult:
+    """Statistical mode: one family per table column (see `check_statistical`)."""
+    from .check_statistical import compare_columns
 
-
-def compare_statistical(runs, reference: dict, alpha: float = 0.05) -> CheckResult:
-    """Statistical mode: is the current run group worse than the reference's seeds? (see module doc)."""
-    ref = _by_group((k, e["metrics"]) for k, e in reference["runs"].items())
-    cur = _by_group((run_key(r), _scalars(r)) for r in _records(runs) if r["status"] == "ok")
-    rows = []
-    for group, metric in sorted(set(ref) | set(cur)):
-        r, c = ref.get((group, metric), {}), cur.get((group, metric), {})
-        rm, cm = stats.summarize(list(r.values()))["mean"], stats.summarize(list(c.values()))["mean"]
-        row = dict(zip(COLUMNS, (group, metric, rm, cm, *_change(rm, cm), "new" if not r else "missing")))
-        row.update(test=None, n_reference=len(r), n_current=len(c), p=None, p_holm=None)
-        if r and c:
-            sign = direction(metric)
-            paired = set(r) == set(c)
-            alt = "two-sided" if sign == 0 else ("less" if sign > 0 else "greater")  # current worse
-            row["test"] = "wilcoxon" if paired else "mann-whitney"
-            row["p"] = (stats.paired_wilcoxon(c, r, alternative=alt).p if paired
-                        else stats.mann_whitney(list(c.values()), list(r.values()), alternative=alt))
-            row["status"] = "ok"
-        rows.append(row)
-    for row, adj in zip(rows, stats.holm([row["p"] for row in rows])):
-        row["p_holm"] = adj
-        if adj is not None and adj < alpha:
-            row["status"] = "worse"
-    regressions = [f"{r['run']} {r['metric']}: {r['reference']:.6g} -> {r['current']:.6g}, corrected p = "
-                   f"{r['p_holm']:.3g} ({r['test']}, one-sided)" for r in rows if r["status"] == "worse"]
-    regressions += [f"{r['run']} {r['metric']}: in the reference, missing in the results"
-                    for r in rows if r["status"] == "missing"]
-    notes = [f"{sum(r['p'] is not None for r in rows)} tests, Holm-Bonferroni over all of them, alpha = {alpha}"]
-    frame = pd.DataFrame(rows, columns=COLUMNS + ["test", "n_reference", "n_current", "p", "p_holm"])
+    tol = reference.get("tolerance") or {}
+    current = {run_key(r): _scalars(r) for r in _records(runs) if r["status"] == "ok"}
+    frame, regressions, notes = compare_columns(
+        {key: entry["metrics"] for key, entry in reference["runs"].items()}, current, alpha, cfg,
+        rtol=float(tol.get("rtol", 0.0)), atol=float(tol.get("atol", 0.0)))
     return CheckResult("statistical", frame, regressions, notes, {"alpha": alpha})
 
 
 def _f(x, spec=".6g") -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+
+def _pct(x) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2g} %"
 
 
 def render_check(result: CheckResult, max_rows: int = 20) -> str:
@@ -195,19 +168,20 @@ def render_check(result: CheckResult, max_rows: int = 20) -> str:
     counts = rows["status"].value_counts().to_dict() if not rows.empty else {}
     setting = ", ".join(f"{k}={v:g}" for k, v in result.settings.items())
     out = [f"check ({result.mode}, {setting}): {len(rows)} metric(s): "
-           + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("ok", "moved", "worse", "missing", "new")
+           + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("ok", "moved", "worse", "missing", "new", "untested")
                        if s in counts or s in ("ok", "missing"))]
     out += [f"note: {n}" for n in result.notes]
     shown = rows if len(rows) <= max_rows else rows[rows["status"] != "ok"]
     if not shown.empty:
-        extra = ["p_holm"] if result.mode == "statistical" else []
+        extra = ["p_holm", "mdc_rel"] if result.mode == "statistical" else []
         out += ["", "| run | metric | reference | current | change | rel. change | status |"
-                + "".join(" corrected p |" for _ in extra), "|---|---|---:|---:|---:|---:|---|" + "---:|" * len(extra)]
+                + " corrected p | detectable change |" * bool(extra), "|---|---|---:|---:|---:|---:|---|"
+                + "---:|" * len(extra)]
         for r in shown.to_dict("records"):
             rel = "–" if r["rel_change"] is None or pd.isna(r["rel_change"]) else f"{100 * r['rel_change']:+.3g} %"
             out.append(f"| {r['run']} | {r['metric']} | {_f(r['reference'])} | {_f(r['current'])} | "
                        f"{_f(r['abs_change'], '+.3g')} | {rel} | {r['status']} |"
-                       + "".join(f" {_f(r[k], '.3g')} |" for k in extra))
+                       + "".join(f" {_f(r[k], '.3g')} |" if k == "p_holm" else f" {_pct(r[k])} |" for k in extra))
         if len(shown) < len(rows):
             out.append(f"({len(rows) - len(shown)} ok row(s) not shown)")
     out.append("")

@@ -76,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", required=True)
     p.add_argument("--rtol", type=float)
     p.add_argument("--atol", type=float)
-    p.add_argument("--statistical", action="store_true", help="fresh seeds vs reference seeds, one-sided, Holm")
+    p.add_argument("--statistical", action="store_true",
+                   help="re-run seeds vs reference seeds on a table's columns: one family per column, one-sided")
+    p.add_argument("--table", default="3", help="--statistical: the table whose columns are tested (default 3)")
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--write", action="store_true", help="write the reference from --results instead")
     return parser

@@ -129,7 +129,9 @@ def check(args) -> int:
         raise BadInput(f"--results: no run records under {Path(args.results) / 'runs'}")
     reference = chk.load_reference(Path(args.reference))
     if args.statistical:
-        result = chk.compare_statistical(runs, reference, alpha=args.alpha)
+        from .tables import load_table_config
+
+        result = chk.compare_statistical(runs, reference, alpha=args.alpha, cfg=load_table_config(args.table))
     else:
         result = chk.compare(runs, reference, rtol=args.rtol, atol=args.atol)
     print(chk.render_check(result))

@@ -24,8 +24,8 @@ def _header(result: TableResult) -> list[str]:
         f"Protocol: {result.protocol}{' (as coded)' if result.as_coded else ''}. Seeds per cell: {seeds}.",
         f"Cells: mean ± half the width of the {stats.INTERVAL_TEXT}; exact bounds in {result.name}.csv.",
         f"Bold: best row of the column (higher is better ↑, lower ↓). *: significantly better than the second "
-        f"best: {stats.TEST_TEXT}, Holm-Bonferroni over each column's family of tests, corrected p < {ALPHA}, "
-        f"with at least {stats.MIN_SEEDS_FOR_STARS} paired seeds.",
+        f"best: {stats.TEST_TEXT}, Holm-Bonferroni over each column's family of tests, corrected p < {ALPHA} "
+        "(the seeds a * needs per column: notes). " + stats.MEANING_TEXT,
         "Improv.(a)/(b): % improvement of the reference method over the worst/best baseline (positive = better). "
         "Beneath the line: not in the paper, not ranked."]
 

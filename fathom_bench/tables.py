@@ -7,7 +7,8 @@ under one protocol, summarised over seeds (`stats.summarize`). Per column:
 - the family of tests = best vs second best, plus the reference method (FATHOM) vs every other
   ranked row; each a two-sided paired Wilcoxon signed-rank test on the seeds both hold, run only
   with >= MIN_SEEDS_FOR_STARS shared seeds; Holm-Bonferroni over the family;
-- `*` on the best cell when its corrected p vs the second best < 0.05.
+- `*` on the best cell when its corrected p vs the second best < 0.05; the seeds that needs follow
+  from the family size (`stats.min_seeds_for_star`) and the notes give them per column.
 Improv.(a)/(b): 100 * (FATHOM - worst) / |worst| and 100 * (FATHOM - best) / |best| of the
 baselines' means (signs flipped for lower-is-better columns: positive = FATHOM better). The
 baselines are the table's rows except the reference and the config's `ablations` (the paper's own
@@ -186,12 +187,11 @@ def build_table(runs, cfg: dict, protocol: str, as_coded: bool = False) -> Table
         adjusted = dict(zip(tested, stats.holm([tests[k].p for k in tested])))
         top = tests.get(pairs[0]) if pairs else None
         star = bool(top) and adjusted[pairs[0]] < ALPHA and top.mean_diff is not None and better(top.mean_diff, 0.0)
-        if top and not star and min(1.0, len(tested) * 2.0 / 2 ** top.n) >= ALPHA:
-            limits.append(f"{_colname(col)} ({len(tested)} test(s) on {top.n} pairs: smallest possible corrected "
-                          f"p = {min(1.0, len(tested) * 2.0 / 2 ** top.n):.4g})")
         if pairs:
-            families.append(f"{_colname(col)}: {len(tested)} of {len(pairs)} "
-                            f"({names[pairs[0][0]]} vs {names[pairs[0][1]]})")
+            need = stats.min_seeds_for_star(max(1, len(tested)))
+            families.append((col, len(tested), len(pairs), need, f"{names[pairs[0][0]]} vs {names[pairs[0][1]]}"))
+            if top and not star and top.n < need:
+                limits.append(f"{_colname(col)} ({top.n} pairs)")
         for m in rows + floor:
             if m not in stat:
                 continue
@@ -233,19 +233,23 @@ def build_table(runs, cfg: dict, protocol: str, as_coded: bool = False) -> Table
     for (m, ds), bad in failed_notes.items():
         notes.append(f"{names[m]} on {ds}: {len(bad)} failed run(s) (seed {', '.join(str(s) for s, _ in bad)}): "
                      f"{bad[0][1]}")
-    nostar = [f"{_colname(c)} ({n} shared)" for c, _, _, n, first in untested if first]
-    if nostar:
-        notes.append(f"No * possible in {', '.join(nostar)}: best and second best have {stats.TOO_FEW_TEXT}.")
+    per_column: dict = {}
+    for c, a, b, n, _ in untested:
+        per_column.setdefault(_colname(c), []).append(f"{names[a]} vs {names[b]} ({n})")
+    for where, pairs_left in per_column.items():
+        notes.append(f"{where}: not tested, fewer than {stats.MIN_SEEDS_FOR_STARS} shared seeds: "
+                     + ", ".join(pairs_left) + ".")
     if limits:
-        notes.append(f"No * possible in {', '.join(limits)}: the two-sided exact Wilcoxon p on n pairs is at "
-                     "least 2/2^n and Holm multiplies the smallest p of a family by its size.")
-    others: dict = {}
-    for c, a, b, n, first in untested:
-        if not first:
-            others.setdefault(f"{names[a]} vs {names[b]}", []).append(f"{_colname(c)}: {n} shared")
-    if others:
-        notes.append(f"Not tested ({stats.TOO_FEW_TEXT}): "
-                     + "; ".join(f"{k} ({', '.join(v)})" for k, v in sorted(others.items())) + ".")
+        notes.append(f"No * possible in {', '.join(limits)}: fewer pairs than the family needs (below).")
+    if families:
+        groups: dict = {}
+        for col, k, planned, need, first in families:
+            groups.setdefault((k, planned, need), []).append(f"{_colname(col)} ({first})")
+        notes.append(f"Tests per column: best vs second best (for the *) and {names.get(ref, ref)} vs each other "
+                     "row, Holm-Bonferroni over the tests run in the column; a * needs at least n nonzero paired "
+                     "differences with k * 2 / 2^n < 0.05 (k tests): "
+                     + "; ".join(f"{k} of {planned} tests run, * needs >= {need} seeds: {', '.join(cols)}"
+                                 for (k, planned, need), cols in groups.items()) + ".")
     imp = pd.DataFrame(improv, columns=["column", "improv_a", "improv_b", "worst", "best"])
     if ref in rows and not imp.dropna(subset=["improv_a"]).empty:
         base_names = [names[m] for m in rows if m != ref and m not in ablations]
@@ -255,10 +259,6 @@ def build_table(runs, cfg: dict, protocol: str, as_coded: bool = False) -> Table
                         "the paper)" if ablations & set(rows) else "") + "; worst/best per column: "
                      + "; ".join(f"{_colname(col)} {r.worst}/{r.best}" for col, r in zip(columns, imp.itertuples())
                                  if isinstance(r.worst, str)) + ".")
-    if families:
-        notes.append(f"Test families (per column: best vs second best, and {names.get(ref, ref)} vs each other row; "
-                     "Holm-Bonferroni over the tests run in that column), tests run of planned (best vs second): "
-                     + "; ".join(families) + ".")
     notes = floor_notes + notes
     if frame.empty:
         notes.append(f"No {protocol} run records for the rows and columns of this table.")

@@ -80,14 +80,17 @@ def test_missing_runs_and_metrics_are_regressions_new_ones_are_not(tmp_path, ref
 def test_statistical_mode(tmp_path, reference):
     ref = chk.load_reference(reference)
     same = chk.compare_statistical(shifted(tmp_path, "same", {}), ref)
-    assert not same.regressions and set(same.rows["test"]) == {"wilcoxon"}
+    assert not same.regressions and set(same.rows["test"]) == {"paired t", "paired t (pooled)"}
+    assert "as_coded/mae@row1" not in set(same.rows["metric"])  # headline metrics only
     worse = chk.compare_statistical(shifted(tmp_path, "worse", {("synthetic", "fathom", "mae"): 0.5,
                                                                 ("extrasensory", "fathom", "f1"): 0.1},
                                             seeds=range(10, 30)), ref)
-    assert set(worse.rows["test"]) == {"mann-whitney"}  # fresh seeds: unpaired
+    tested = worse.rows.dropna(subset=["p"])
+    assert set(tested["test"]) == {"welch t"}  # fresh seeds: unpaired
     flagged = sorted(worse.rows.loc[worse.rows["status"] == "worse", "metric"])
     assert flagged == ["mae"]  # f1 went up: better, not a regression (one-sided)
-    assert "corrected p" in chk.render_check(worse) and len(worse.regressions) == 1
+    text = chk.render_check(worse)
+    assert "corrected p" in text and "detectable change" in text and len(worse.regressions) == 1
 
 
 def test_metric_direction():

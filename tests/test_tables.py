@@ -58,11 +58,12 @@ def test_golden_notes_say_why(golden):
     assert ("LR on beijing_air_quality: Air Quality mae, Air Quality smape rest(s) on 4 seed(s), "
             "other cells on up to 6") in notes
     assert "2 failed run(s) (seed 4, 5): non-finite loss at epoch 3" in notes
-    assert "FATHOM vs LR (Air Quality mae: 4 shared" in notes
-    assert "smallest possible corrected p = 0.0625" in notes
+    assert "Air Quality mae: not tested, fewer than 6 shared seeds: FATHOM vs LR (4)." in notes
+    assert "No * possible in ExtraSensory F1 (6 pairs), ExtraSensory BA (6 pairs)" in notes
+    assert "2 of 2 tests run, * needs >= 7 seeds: ExtraSensory F1 (FATHOM vs M-LSTM)" in notes  # 2 * 2/2^6 > 0.05
 
 
-def test_star_needs_six_paired_seeds(tmp_path):
+def test_star_needs_the_seeds_its_family_size_implies(tmp_path):
     cfg = {**small_table_config(), "methods": ["m_lstm", "fathom"], "floor": []}
     spec = {("extrasensory", "m_lstm"): {"f1": 0.6, "ba": 0.7}, ("extrasensory", "fathom"): {"f1": 0.8, "ba": 0.9}}
     six = tables.build_table(write_runs(tmp_path / "six", grid(spec, range(6))), cfg, "corrected")
@@ -71,8 +72,9 @@ def test_star_needs_six_paired_seeds(tmp_path):
     assert not five.frame["star"].any()
     text = tables.render_markdown(five)
     assert "\\*" not in text.split("Notes:")[0].split("|---|")[1]
-    assert "No * possible in ExtraSensory F1 (5 shared)" in text
-    assert "with 5 pairs a two-sided Wilcoxon signed-rank test cannot go below p = 0.0625" in text
+    assert "ExtraSensory F1: not tested, fewer than 6 shared seeds: FATHOM vs M-LSTM (5)." in text
+    assert "1 of 1 tests run, * needs >= 6 seeds" in tables.render_markdown(six)
+    assert "stable across paired training seeds on one fixed chronological split" in text
 
 
 def test_no_star_when_the_best_is_not_significantly_better(tmp_path):
@@ -157,8 +159,8 @@ def test_as_coded_uses_the_as_coded_metric_where_a_column_has_one(tmp_path):
 def test_vs_paper_truncates_and_places_the_published_value(golden):
     text = tables.render_vs_paper(golden, golden_published(), GOLDEN_NOTES)
     assert "How the data differs from the paper's: 24 users instead of 40." in text
-    assert "| FATHOM | smape | 0.4407 | 0.44 | [0.438, 0.444] | 6 | 0.44 | +0.0007 | yes |" in text
-    assert "| M-LSTM | F1 | 0.6107 | 0.61 | [0.608, 0.614] | 6 | 0.58 | +0.0307 | no |" in text
+    assert "| FATHOM | smape | 0.4407 | 0.44 | [0.435, 0.445] | 6 | 0.44 | +0.0007 | yes |" in text
+    assert "| M-LSTM | F1 | 0.6107 | 0.61 | [0.605, 0.615] | 6 | 0.58 | +0.0307 | no |" in text
     assert "| Persistence (not in the paper) | mae |" in text
 
 
