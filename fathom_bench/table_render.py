@@ -159,11 +159,14 @@ def render_vs_paper(result: TableResult, published: pd.DataFrame | None, dataset
 
 def write_outputs(result: TableResult, out_dir, published: pd.DataFrame | None,
                   dataset_notes: dict | None) -> list[Path]:
-    """<name>.md, <name>.csv, <name>.tex and <name>-vs-paper.md in `out_dir`, each written atomically."""
+    """<name>.md, <name>.csv, <name>.tex and <name>-vs-paper.md in `out_dir`, each written atomically;
+    then the seed-score plots of every column under <name>-plots/ (PNG and PDF)."""
     out_dir = Path(out_dir)
     texts = {f"{result.name}.md": render_markdown(result), f"{result.name}.csv": render_csv(result),
              f"{result.name}.tex": render_latex(result),
              f"{result.name}-vs-paper.md": render_vs_paper(result, published, dataset_notes)}
     for fname, text in texts.items():
         write_atomic(out_dir / fname, text)
-    return [out_dir / f for f in texts]
+    from .plots import write_table_plots
+
+    return [out_dir / f for f in texts] + write_table_plots(result, out_dir / f"{result.name}-plots")

@@ -97,6 +97,8 @@ class TableResult:
     names: dict
     notes: list = field(default_factory=list)
     quick: bool = False
+    #: {column key: {method: {seed: score}}}: what the seed-score plots draw.
+    seed_values: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -149,7 +151,7 @@ def build_table(runs, cfg: dict, protocol: str, as_coded: bool = False) -> Table
     columns = [c for c in cfg["columns"] if any((c["dataset"], m) in cells for m in rows + floor)]
     names = {m: meta[m][0] for m in rows + floor}
     lines, improv, notes, failed_notes, untested = [], [], [], {}, []
-    families, floor_notes, limits, absent = [], [], [], {}
+    families, floor_notes, limits, absent, seed_values = [], [], [], {}, {}
     for col in columns:
         metric = col["as_coded"] if as_coded and col.get("as_coded") else col["metric"]
         hib, better = bool(col["higher_is_better"]), _better(bool(col["higher_is_better"]))
@@ -170,6 +172,7 @@ def build_table(runs, cfg: dict, protocol: str, as_coded: bool = False) -> Table
             values[m] = vals
             stat[m] = {**stats.summarize(list(vals.values())), "n_failed": len(bad),
                        "seeds": " ".join(str(s) for s in sorted(vals))}
+        seed_values[col["key"]] = values
         ranked = sorted((m for m in rows if stat.get(m, {}).get("mean") is not None),
                         key=lambda m: ((-1 if hib else 1) * stat[m]["mean"], rows.index(m)))
         pairs = []
@@ -265,7 +268,7 @@ def build_table(runs, cfg: dict, protocol: str, as_coded: bool = False) -> Table
     if as_coded:
         notes.insert(0, "As coded: columns with an `as_coded` metric use the authors' evaluation code's "
                         "number (e.g. row-indexed test windows), not the corrected metric.")
-    return TableResult(cfg, protocol, as_coded, frame, imp, columns, rows, floor, names, notes, quick)
+    return TableResult(cfg, protocol, as_coded, frame, imp, columns, rows, floor, names, notes, quick, seed_values)
 
 
 def _colname(col, arrow: bool = False) -> str:

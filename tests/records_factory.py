@@ -113,7 +113,7 @@ def golden_outputs(tmp: Path) -> dict[str, str]:
     runs = golden_case(Path(tmp) / "records")
     result = tables.build_table(runs, small_table_config(), "corrected")
     paths = tables.write_outputs(result, Path(tmp) / "out", golden_published(), GOLDEN_NOTES)
-    texts = {p.name: p.read_text() for p in paths}
+    texts = {p.name: p.read_text() for p in paths if p.suffix in (".md", ".csv", ".tex")}
     board = leaderboard.build_leaderboard(runs, "corrected", small_table_config())
     texts["leaderboard.md"] = leaderboard.render_leaderboard(board, "md")
     return texts

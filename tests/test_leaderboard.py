@@ -66,7 +66,11 @@ def test_rendering_marks_new_methods_and_untested_rows(runs, tmp_path):
     assert "not tested: 3 shared seeds < 6" in md and "listed but not tested" in md
     assert "Protocol: corrected." in md and "QUICK" not in md
     paths = lb.write_leaderboard(df, tmp_path / "out", formats=["csv", "html"])
-    assert [p.name for p in paths] == ["leaderboard.md", "leaderboard.csv", "leaderboard.html"]
+    assert [p.name for p in paths[:3]] == ["leaderboard.md", "leaderboard.csv", "leaderboard.html"]
+    plots = {p.relative_to(tmp_path / "out").as_posix() for p in paths[3:]}
+    assert plots == {f"leaderboard-plots/{stem}.{ext}" for stem in ("critical_difference", "es_f1", "es_ba")
+                     for ext in ("png", "pdf")}
+    assert "![critical-difference diagram" in md and "(leaderboard-plots/es_f1.png)" in md
     assert pd.read_csv(paths[1]).shape[0] == len(df)
     assert "<table" in paths[2].read_text() and "NewNet (not in the paper)" in paths[2].read_text()
 
@@ -88,3 +92,31 @@ def test_failed_runs_and_other_protocols_are_left_out(tmp_path):
     assert set(df["method"]) == {"fathom"}
     assert lb.build_leaderboard(write_runs(tmp_path, recs), "paper", small_table_config()).empty
     assert "No run records" in lb.render_leaderboard(lb.build_leaderboard([], "paper", small_table_config()), "md")
+
+
+def test_a_method_with_one_column_cannot_rank_first_overall(tmp_path):
+    recs = grid({("extrasensory", "fathom"): {"f1": 0.80, "ba": 0.85}, ("extrasensory", "lr"): {"f1": 0.60, "ba": 0.70},
+                 ("extrasensory", "m_lstm"): {"f1": 0.70, "ba": 0.75}}, range(10))
+    recs += [make_record("extrasensory", "newnet", 0, {"f1": 0.99})]  # one seed, one column, best there
+    df = lb.build_leaderboard(write_runs(tmp_path, recs), "corrected", small_table_config())
+    overall = df.drop_duplicates("method").set_index("method")
+    assert pd.isna(overall.loc["newnet", "overall_rank"]) and overall.loc["newnet", "lacks"] == "ExtraSensory BA"
+    assert overall.loc["fathom", "overall_rank"] == 1
+    f1 = df[(df["column"] == "es_f1")].set_index("method")
+    assert f1.loc["newnet", "rank"] == 1  # still first in its own column
+    md = lb.render_leaderboard(df, "md")
+    assert "## Not ranked overall (partial)" in md and "| NewNet (not in the paper) | 1/2 | ExtraSensory BA |" in md
+    assert "Not ranked overall (the overall rank uses only the 2 columns every ranked method has): NewNet" in md
+    overall_table = md.split("## Overall")[1].split("##")[0]
+    assert "NewNet" not in overall_table.split("Friedman")[0]
+
+
+def test_the_floor_is_ranked_and_methods_below_it_are_named(tmp_path):
+    recs = grid({("extrasensory", "fathom"): {"f1": 0.80, "ba": 0.85}, ("extrasensory", "lr"): {"f1": 0.30, "ba": 0.40},
+                 ("extrasensory", "persistence"): {"f1": 0.50, "ba": 0.60}}, range(10))
+    df = lb.build_leaderboard(write_runs(tmp_path, recs), "corrected", small_table_config())
+    overall = df.drop_duplicates("method").set_index("method")
+    assert overall.loc["persistence", "overall_rank"] == 2 and overall.loc["lr", "overall_rank"] == 3
+    assert "Ranked below the floor Persistence overall: LR." in df.attrs["notes"]
+    cd = df.attrs["cd"]
+    assert cd.methods == ("fathom", "persistence", "lr") and cd.mean_ranks == (1.0, 2.0, 3.0)

@@ -3,6 +3,8 @@ is exactly what the committed reference records rebuild; the CI reference file i
 
 from __future__ import annotations
 
+import re
+import shutil
 from pathlib import Path
 
 from fathom_bench import check, leaderboard
@@ -32,8 +34,24 @@ def test_committed_leaderboard_equals_a_fresh_rebuild():
     reference = REPO / "results" / "reference"
     runs = list(iter_runs(reference, "corrected"))
     assert runs, "results/reference holds the stored baseline runs"
-    fresh = leaderboard.render_leaderboard(leaderboard.build_leaderboard(runs, "corrected"), "md")
-    assert (REPO / "results" / "leaderboard.md").read_text() == fresh
+    board = leaderboard.build_leaderboard(runs, "corrected")
+    assert (REPO / "results" / "leaderboard.md").read_text() == leaderboard.render_leaderboard(board, "md")
+    html = (REPO / "results" / "leaderboard.html").read_text()
+    assert html == leaderboard.render_leaderboard(board, "html")
+    assert "QUICK RUN" in html  # the reference runs are quick-budget: never shown as a ranking result unmarked
+    linked = re.findall(r'(?:src|href)="(leaderboard-plots/[^"]+)"', html)
+    assert len(linked) == 2 * 11 and all((REPO / "results" / path).is_file() for path in linked)
+
+
+def test_committed_table3_equals_a_fresh_rebuild_from_its_records(tmp_path):
+    shutil.copytree(REPO / "results" / "reference" / "runs", tmp_path / "runs")
+    assert main(["reproduce", "--table", "3", "--quick", "--seeds", "10", "--out", str(tmp_path), "--wandb", "disabled",
+                 "--no-progress"]) == 0  # every run reused: nothing trains
+    for name in ("table3.md", "table3.csv", "table3.tex", "table3-vs-paper.md"):
+        assert (tmp_path / name).read_text() == (REPO / "results" / "reference" / name).read_text(), name
+    assert "QUICK RUN" in (tmp_path / "table3.md").read_text()
+    plots = sorted(p.name for p in (tmp_path / "table3-plots").iterdir())
+    assert plots == sorted(p.name for p in (REPO / "results" / "reference" / "table3-plots").iterdir())
 
 
 def test_committed_ci_reference_is_loadable():

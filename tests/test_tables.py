@@ -171,10 +171,15 @@ def test_truncate():
 
 def test_write_outputs_names_files_after_the_config(tmp_path, golden):
     paths = tables.write_outputs(golden, tmp_path, None, None)
-    assert [p.name for p in paths] == ["table_small.md", "table_small.csv", "table_small.tex",
-                                       "table_small-vs-paper.md"]
+    assert [p.name for p in paths[:4]] == ["table_small.md", "table_small.csv", "table_small.tex",
+                                           "table_small-vs-paper.md"]
+    # one seed-score plot per column, PNG and PDF, beside the tables
+    assert {p.relative_to(tmp_path).as_posix() for p in paths[4:]} == {
+        f"table_small-plots/{c['key']}.{ext}" for c in golden.columns for ext in ("png", "pdf")}
     assert pd.read_csv(paths[1])["method"].tolist().count("improv_a") == 4
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not list(tmp_path.rglob(".*.tmp"))
+    again = tables.write_outputs(golden, tmp_path / "again", None, None)
+    assert [p.read_bytes() for p in paths[4:]] == [p.read_bytes() for p in again[4:]]  # same numbers, same bytes
 
 
 def test_duplicate_records_are_bad_input(tmp_path):
