@@ -17,7 +17,6 @@ Every function states what its numbers are, because the tables print them as suc
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -52,8 +51,9 @@ INTERVAL_TEXT = (f"95 % confidence interval of the mean over seeds ({CI_METHOD},
                  "fixed random state; coverage at n = 10 measured by simulation on normal and skewed data)")
 TEST_TEXT = ("two-sided paired Wilcoxon signed-rank test on per-seed scores (pairs matched by seed; "
              "zero differences dropped, midranks for ties, exact null)")
-MEANING_TEXT = ("Significant here means stable across paired training seeds on one fixed chronological split "
-                "of each dataset; it says nothing about other data splits or other data.")
+MEANING_TEXT = ("Intervals and tests cover seed-to-seed training noise on one fixed chronological split of each "
+                "dataset: significant here means stable across paired training seeds, not across data splits "
+                "or other data.")
 TOO_FEW_TEXT = (f"fewer than {MIN_SEEDS_FOR_STARS} paired seeds: with {MIN_SEEDS_FOR_STARS - 1} pairs a "
                 "two-sided Wilcoxon signed-rank test cannot reach p < "
                 f"{ALPHA} even alone, so no significance is claimed")
@@ -226,21 +226,6 @@ def signed_rank_p(diffs, alternative: str = "two-sided") -> tuple[float, float]:
     if alternative != "two-sided":
         raise ValueError(f"alternative must be two-sided, greater or less, not {alternative!r}")
     return min(1.0, 2 * min(greater, less)), min(plus, ranks2.sum() / 2.0 - plus)
-
-
-def mann_whitney(a: Sequence, b: Sequence, alternative: str = "two-sided") -> float | None:
-    """Mann-Whitney U p-value of unpaired samples a, b (scipy, method "auto"); None if one is empty.
-
-    alternative "less": a tends to be smaller than b. 1.0 when both samples hold one and the same value.
-    """
-    x, y = _finite(a), _finite(b)
-    if x.size == 0 or y.size == 0:
-        return None
-    if np.all(np.concatenate([x, y]) == x[0]):
-        return 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(_st.mannwhitneyu(x, y, alternative=alternative).pvalue)
 
 
 def holm(pvalues: Sequence) -> list[float | None]:

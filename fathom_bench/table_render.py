@@ -123,6 +123,7 @@ def render_vs_paper(result: TableResult, published: pd.DataFrame | None, dataset
     step = 10.0 ** -d
     out = [f"# {result.cfg.get('title', result.name)}: reproduced vs published", ""]
     out += [f"**{h}**" if h.startswith("QUICK") else h for h in _header(result) if h.startswith(("QUICK", "Protocol"))]
+    out += [stats.MEANING_TEXT]
     out += [f"Reproduced: mean over seeds, also truncated to {d} decimals as the paper's numbers appear to be "
             "(0.4463 -> 0.44). Difference: reproduced mean - published. In CI: the published value, read as the "
             f"interval [v, v + {step:g}) it was truncated from, meets the reproduced {stats.INTERVAL_TEXT}.", ""]

@@ -65,6 +65,7 @@ def test_rendering_marks_new_methods_and_untested_rows(runs, tmp_path):
     assert "Persistence (not in the paper)" in md
     assert "not tested: 3 shared seeds < 6" in md and "listed but not tested" in md
     assert "Protocol: corrected." in md and "QUICK" not in md
+    assert "significant here means stable across paired training seeds" in md
     paths = lb.write_leaderboard(df, tmp_path / "out", formats=["csv", "html"])
     assert [p.name for p in paths[:3]] == ["leaderboard.md", "leaderboard.csv", "leaderboard.html"]
     plots = {p.relative_to(tmp_path / "out").as_posix() for p in paths[3:]}
