@@ -14,7 +14,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--protocol", default="corrected", help="corrected (default) | paper | both")
+    p.add_argument("--protocol", default="corrected",
+                   help="corrected (default) | paper | forecast | all (the three) | both (corrected and paper)")
     p.add_argument("--data-dir", help="data home (default: $FATHOM_BENCH_DATA, else datasets/ of the checkout)")
     p.add_argument("--out", help="output folder (records under <out>/runs)")
     p.add_argument("--wandb", help="offline | online | disabled (default: $WANDB_MODE, else "
@@ -30,8 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fathom_bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    p = sub.add_parser("datasets", help="status of the datasets; `datasets download NAME` fetches one")
-    p.add_argument("action", nargs="?", choices=["download"], help="download NAME")
+    p = sub.add_parser("datasets", help="status of the datasets; `datasets download NAME` fetches one; "
+                       "`datasets cards` rewrites the cards' generated impossible-value tables")
+    p.add_argument("action", nargs="?", choices=["download", "cards"], help="download NAME | cards")
     p.add_argument("name", nargs="?")
     p.add_argument("--data-dir")
 

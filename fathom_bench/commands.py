@@ -30,6 +30,12 @@ def datasets(args) -> int:
         folder = download(args.name, args.data_dir)
         print(f"{args.name}: every file present and verified in {folder}")
         return 0
+    if args.action == "cards":
+        from .datasets.validity import write_cards
+
+        for path in write_cards(args.data_dir):
+            print(f"wrote {path}")
+        return 0
     print(report.status_table(args.data_dir))
     return 0
 
