@@ -25,6 +25,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads per run (default 1: bit-identical results on any machine)")
+    _set_option(p)
+
+
+def _set_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="set",
+                   help="override a method hyperparameter (repeatable; enters the config hash), "
+                        "e.g. --set shared_from=lstm")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for leaderboard.md (default: results/ for the reference runs, "
                    "else the --results folder)")
     p.add_argument("--no-progress", action="store_true")
+    _set_option(p)
 
     p = sub.add_parser("leaderboard", help="rank every method from run records")
     p.add_argument("--results", default=None, help="run records (default: results/reference)")

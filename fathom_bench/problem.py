@@ -17,7 +17,7 @@ class ProblemSpec:
 
     dataset: str
     task_type: str  # "classification" | "regression"
-    protocol: str  # "corrected" | "paper"
+    protocol: str  # "corrected" | "paper" | "forecast"
     num_tasks: int
     window: int
     input_dim: int

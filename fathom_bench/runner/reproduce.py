@@ -16,6 +16,7 @@ from ..protocol import PROTOCOLS, get_protocol
 from ..records import iter_runs
 from . import tracking
 from .grid import GridReport, plan, run_grid
+from .overrides import apply_overrides
 
 #: a protocol's name, or `all` (corrected, paper, forecast) or `both` (corrected, paper: kept for old scripts)
 PROTOCOL_SETS = {"all": ["corrected", "paper", "forecast"], "both": ["corrected", "paper"]}
@@ -37,6 +38,8 @@ class ReproduceOptions:
     save_predictions: bool = False
     progress: bool = True
     threads: int = 1
+    #: --set KEY=VALUE hyperparameter overrides (each run gets those its method takes)
+    overrides: dict | None = None
 
 
 def table_datasets(cfg: dict) -> list[str]:
@@ -78,8 +81,9 @@ def plan_table(cfg: dict, opts: ReproduceOptions):
     n_seeds = opts.seeds or ((cfg.get("quick") or {}).get("seeds", 2) if opts.quick else cfg.get("seeds", 10))
     datasets = opts.datasets or table_datasets(cfg)
     methods = opts.methods or (list(cfg["methods"]) + list(cfg.get("floor") or []))
-    return plan(datasets, methods, list(range(n_seeds)), protocols_of(opts.protocol), patience=cfg.get("patience"),
+    runs = plan(datasets, methods, list(range(n_seeds)), protocols_of(opts.protocol), patience=cfg.get("patience"),
                 **budget(cfg, opts.quick, opts.max_epochs, opts.threads))
+    return apply_overrides(runs, opts.overrides or {})
 
 
 def matching_runs(out: Path, protocol: str, planned) -> list:
