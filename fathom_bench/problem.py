@@ -11,7 +11,7 @@ class ProblemSpec:
 
     Methods read the sizes (`num_tasks`, `window`, `input_dim`, `num_targets`) and, where a
     method needs them, `target_history_index` (input columns that hold the targets' own history:
-    present under the `paper` protocol only) and `train_target_mean` (per task and target, in
+    present under `paper`, and under `forecast` for regression) and `train_target_mean` (per task and target, in
     scaled units). Loss and metrics read `task_type` and the protocol fields; methods do not.
     """
 

@@ -56,7 +56,8 @@ class Protocol:
 
     @property
     def window_shift(self) -> int:
-        """Rows between a window's last row and its target row: 1 under `paper`, 0 under `corrected`."""
+        """Rows between a window's last row and its target row when the history is in the input: 1 under
+        `paper` and `forecast`, 0 under `corrected`. Per dataset, `shift_for(task_type)` is the one to use."""
         return 1 if self.target_history_in_input else 0
 
     def as_dict(self) -> dict:
