@@ -75,7 +75,7 @@ def classification_scores(probs: torch.Tensor, y: torch.Tensor, mask: torch.Tens
     out: dict = {}
     for key in keys:
         scored = [v[key] for v in per_task.values() if key in v]
-        out[key] = float(sum(scored) / len(scored)) if scored else 0.0
+        out[key] = float(sum(scored) / len(scored)) if scored else float("nan")  # nothing to score
     out["per_task"] = per_task
     if average == "macro":
         out["labels_left_out"] = left_out

@@ -17,7 +17,9 @@ from fathom_bench.records import iter_runs
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def test_record_holds_the_validation_metrics_of_the_restored_best_epoch(monkeypatch):
+@pytest.mark.parametrize("overrides, best_epoch", [({}, None), ({"lr": 0.0}, 0)])
+def test_record_holds_the_validation_metrics_of_the_restored_best_epoch(monkeypatch, overrides, best_epoch):
+    """lr = 0: every epoch ties, so the best is epoch 0 (whose metrics the old callback never saw)."""
     built = []
     real_build = MethodSpec.build
 
@@ -26,9 +28,12 @@ def test_record_holds_the_validation_metrics_of_the_restored_best_epoch(monkeypa
         return built[-1]
 
     monkeypatch.setattr(MethodSpec, "build", keep)
-    run = plan(["synthetic"], ["mlp"], [0], ["corrected"], max_epochs=4)[0]
+    run = plan(["synthetic"], ["mlp"], [0], ["corrected"], max_epochs=4, hparam_overrides=overrides)[0]
     rec = train_one(run, progress_bar=False)
-    assert rec["best_epoch"] >= 1  # otherwise a one-epoch-late record could not show
+    if best_epoch is None:
+        assert rec["best_epoch"] >= 1  # otherwise a one-epoch-late record could not show
+    else:
+        assert rec["best_epoch"] == best_epoch and rec["epochs_run"] >= 2
     # validate the restored (tested) weights afresh: the record must hold exactly these metrics
     quiet_lightning()
     dm = BenchDataModule(run.dataset, run.protocol, seed=run.seed)

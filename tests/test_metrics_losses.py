@@ -79,6 +79,13 @@ def test_macro_ba_of_random_guesses_is_one_half_on_average():
     assert got["ba"] == pytest.approx(0.5, abs=0.01)
 
 
+def test_macro_ba_without_a_label_holding_both_classes_is_missing_not_zero():
+    y = np.ones((K, N, M), dtype=np.float32)  # every label positive everywhere: BA has nothing to score
+    got = metrics.classification_scores(torch.tensor(y), torch.tensor(y), torch.ones(K, N, M, dtype=torch.bool))
+    assert np.isnan(got["ba"]) and got["f1"] == 1.0
+    assert got["ba_labels_left_out"] == K * M and got["ba_tasks_scored"] == 0
+
+
 def test_macro_ba_of_a_perfect_classifier_is_exactly_one():
     y, mask = _one_label_without_negatives()
     got = metrics.classification_scores(torch.tensor(y), torch.tensor(y), torch.tensor(mask), "macro")
