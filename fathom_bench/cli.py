@@ -14,7 +14,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--protocol", default="corrected", help="corrected (default) | paper | both")
+    p.add_argument("--protocol", default="corrected",
+                   help="corrected (default) | paper | forecast | all (the three) | both (corrected and paper)")
     p.add_argument("--data-dir", help="data home (default: $FATHOM_BENCH_DATA, else datasets/ of the checkout)")
     p.add_argument("--out", help="output folder (records under <out>/runs)")
     p.add_argument("--wandb", help="offline | online | disabled (default: $WANDB_MODE, else "
@@ -24,14 +25,22 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads per run (default 1: bit-identical results on any machine)")
+    _set_option(p)
+
+
+def _set_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="set",
+                   help="override a method hyperparameter (repeatable; enters the config hash), "
+                        "e.g. --set shared_from=lstm")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fathom_bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    p = sub.add_parser("datasets", help="status of the datasets; `datasets download NAME` fetches one")
-    p.add_argument("action", nargs="?", choices=["download"], help="download NAME")
+    p = sub.add_parser("datasets", help="status of the datasets; `datasets download NAME` fetches one; "
+                       "`datasets cards` rewrites the cards' generated impossible-value tables")
+    p.add_argument("action", nargs="?", choices=["download", "cards"], help="download NAME | cards")
     p.add_argument("name", nargs="?")
     p.add_argument("--data-dir")
 
@@ -63,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for leaderboard.md (default: results/ for the reference runs, "
                    "else the --results folder)")
     p.add_argument("--no-progress", action="store_true")
+    _set_option(p)
 
     p = sub.add_parser("leaderboard", help="rank every method from run records")
     p.add_argument("--results", default=None, help="run records (default: results/reference)")

@@ -19,6 +19,13 @@ def _leaderboard_dir(results: str | None, out: str | None) -> Path:
     return results_dir() if results is None else Path(results)
 
 
+def _sets(args) -> dict:
+    """--set KEY=VALUE options as a dict (values read as YAML scalars)."""
+    from .runner.overrides import parse_sets
+
+    return parse_sets(getattr(args, "set", None))
+
+
 def datasets(args) -> int:
     from .datasets import report
 
@@ -30,6 +37,12 @@ def datasets(args) -> int:
         folder = download(args.name, args.data_dir)
         print(f"{args.name}: every file present and verified in {folder}")
         return 0
+    if args.action == "cards":
+        from .datasets.validity import write_cards
+
+        for path in write_cards(args.data_dir):
+            print(f"wrote {path}")
+        return 0
     print(report.status_table(args.data_dir))
     return 0
 
@@ -40,7 +53,7 @@ def reproduce(args) -> int:
     opts = ReproduceOptions(table=args.table, quick=args.quick, seeds=args.seeds, datasets=args.datasets,
                             methods=args.methods, protocol=args.protocol, data_dir=args.data_dir, out=args.out,
                             wandb=args.wandb, max_epochs=args.max_epochs, save_predictions=args.save_predictions,
-                            progress=not args.no_progress, threads=args.threads)
+                            progress=not args.no_progress, threads=args.threads, overrides=_sets(args))
     report, written = run(opts)
     print(f"{report.trained} runs trained, {report.skipped} reused, {len(report.failed)} failed "
           f"in {report.seconds:.0f} s")
@@ -53,6 +66,7 @@ def reproduce(args) -> int:
 
 def train(args) -> int:
     from .runner.grid import plan, run_grid
+    from .runner.overrides import apply_overrides
     from .runner.reproduce import budget, protocols_of
     from .runner.tracking import resolve_mode
     from .tables import load_table_config
@@ -60,6 +74,7 @@ def train(args) -> int:
     cfg = load_table_config("3") if args.quick else {}  # --quick: Table III's quick budget
     runs = plan([args.dataset], [args.method], [args.seed], protocols_of(args.protocol),
                 **budget(cfg, args.quick, args.max_epochs, args.threads))
+    runs = apply_overrides(runs, _sets(args))
     out = Path(args.out) if args.out else results_dir() / "train"
     report = run_grid(runs, out, data_dir=args.data_dir, wandb_mode=resolve_mode(args.wandb), table="train",
                       save_predictions=args.save_predictions, progress=not args.no_progress)
@@ -93,7 +108,7 @@ def evaluate(args) -> int:
 
     results = _reference_dir(args.results)
     report = run(args.method, results, seeds=args.seeds, datasets=args.datasets, protocol=args.protocol,
-                 data_dir=args.data_dir, wandb=args.wandb, progress=not args.no_progress)
+                 data_dir=args.data_dir, wandb=args.wandb, progress=not args.no_progress, overrides=_sets(args))
     print(f"{report.trained} runs trained, {report.skipped} reused, {len(report.failed)} failed")
     args.format = ["md"]
     leaderboard(args)

@@ -46,6 +46,21 @@ class MethodSpec:
     def resolved_hparams(self, dataset: str, overrides: dict | None = None) -> dict:
         return {**self.hparams, **(self.dataset_hparams.get(dataset) or {}), **(overrides or {})}
 
+    def accepted_hparams(self) -> set[str]:
+        """Hyperparameters this method takes: its config's keys and its class's constructor keywords
+        (following `**kwargs` up the class hierarchy to the first constructor without them)."""
+        import inspect
+
+        keys = set(self.hparams) | {k for d in self.dataset_hparams.values() for k in d}
+        for klass in self.load_class().__mro__:
+            if "__init__" not in klass.__dict__:
+                continue
+            params = inspect.signature(klass.__init__).parameters.values()
+            keys |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"self", "problem"}
+            if not any(p.kind == p.VAR_KEYWORD for p in params):
+                break
+        return keys
+
     def load_class(self):
         module, _, attr = self.cls.partition(":")
         try:

@@ -5,8 +5,12 @@ values are in original units (after inverse scaling), classification values are 
 
 Classification (threshold: probability > 0.5, as the authors' `np.rint`):
 - `macro` (corrected): per task, per label with at least one positive among the task's unmasked
-  windows: precision, recall, F1 and balanced accuracy (TPR + TNR) / 2; macro mean over those
-  labels, then mean over tasks. A 0/0 ratio counts 0. `labels_left_out` says how many were skipped.
+  windows: precision, recall and F1, macro mean over those labels, then mean over the tasks that
+  have one (`labels_left_out`: task-labels without a positive). Balanced accuracy (TPR + TNR) / 2
+  only per label where both classes occur among the task's unmasked windows (a label without
+  negatives would score TNR = 0/0 = 0, capping BA at 0.5), macro mean over those labels, then
+  mean over the tasks that have one (`ba_labels_left_out`: task-labels with one class only). So
+  chance scores 0.5 and perfect 1.0. A 0/0 precision counts 0.
 - `pooled` (paper, the authors' evaluation): per task, TP/FP/TN/FN pooled over all labels and
   windows, P/R/F1/BA from those counts, then the unweighted mean over tasks.
 Regression: per task and target MAE and SMAPE = mean(2|a - p| / (|a| + |p|)) (range 0..2, a zero
@@ -51,23 +55,33 @@ def classification_scores(probs: torch.Tensor, y: torch.Tensor, mask: torch.Tens
     fn = (~pred & truth & m).sum(1).double()
     tn = (~pred & ~truth & m).sum(1).double()
     names = task_names or tuple(f"task{k}" for k in range(probs.shape[0]))
-    per_task, left_out = {}, 0
+    per_task, left_out, ba_left_out = {}, 0, 0
     keys = ("precision", "recall", "f1", "ba")
     for k, name in enumerate(names):
         if average == "pooled":
             s = _scores_from_counts(tp[k].sum(), fp[k].sum(), tn[k].sum(), fn[k].sum())
             per_task[name] = {key: float(s[key]) for key in keys}
-        else:
-            keep = (tp[k] + fn[k]) > 0
-            left_out += int((~keep).sum())
-            if keep.any():
-                s = _scores_from_counts(tp[k][keep], fp[k][keep], tn[k][keep], fn[k][keep])
-                per_task[name] = {key: float(s[key].mean()) for key in keys}
-    out: dict = {key: float(sum(v[key] for v in per_task.values()) / max(len(per_task), 1)) for key in keys}
+            continue
+        s = _scores_from_counts(tp[k], fp[k], tn[k], fn[k])
+        positive = (tp[k] + fn[k]) > 0
+        both = positive & ((tn[k] + fp[k]) > 0)
+        left_out += int((~positive).sum())
+        ba_left_out += int((~both).sum())
+        task = {key: float(s[key][positive].mean()) for key in keys[:3] if positive.any()}
+        if both.any():
+            task["ba"] = float(s["ba"][both].mean())
+        if task:
+            per_task[name] = task
+    out: dict = {}
+    for key in keys:
+        scored = [v[key] for v in per_task.values() if key in v]
+        out[key] = float(sum(scored) / len(scored)) if scored else float("nan")  # nothing to score
     out["per_task"] = per_task
     if average == "macro":
         out["labels_left_out"] = left_out
-        out["tasks_scored"] = len(per_task)
+        out["tasks_scored"] = sum("f1" in v for v in per_task.values())
+        out["ba_labels_left_out"] = ba_left_out
+        out["ba_tasks_scored"] = sum("ba" in v for v in per_task.values())
     return out
 
 
@@ -117,8 +131,26 @@ def row_indexed_scores(pred: torch.Tensor, y: torch.Tensor, rows: int = AS_CODED
     return out
 
 
+class NonFinitePrediction(FloatingPointError):
+    """A NaN or infinite prediction: the run fails with this reason (never scored as a negative)."""
+
+
+def check_finite(problem: ProblemSpec, values: torch.Tensor) -> None:
+    """Raise `NonFinitePrediction` naming how many predictions are NaN/inf and the first one's place."""
+    bad = ~torch.isfinite(values)
+    if bad.any():
+        k, i, m = (int(v) for v in bad.nonzero()[0])
+        task = problem.task_names[k] if k < len(problem.task_names) else f"task{k}"
+        target = problem.target_names[m] if m < len(problem.target_names) else f"target{m}"
+        raise NonFinitePrediction(
+            f"{int(bad.sum())} of {values.numel()} predictions are NaN or infinite "
+            f"(first: task {task}, window {i}, target {target}); the run is not scored")
+
+
 def scores_for(problem: ProblemSpec, values: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> dict:
-    """The benchmark's metrics for `problem`; `values` are probabilities or original-unit predictions."""
+    """The benchmark's metrics for `problem`; `values` are probabilities or original-unit predictions.
+    A NaN or infinite value anywhere raises `NonFinitePrediction`."""
+    check_finite(problem, values)
     if problem.is_classification:
         return classification_scores(values, y, mask, problem.classification_average, task_names=problem.task_names)
     return regression_scores(values, y, mask, problem.target_names, problem.task_names,

@@ -11,13 +11,13 @@ class ProblemSpec:
 
     Methods read the sizes (`num_tasks`, `window`, `input_dim`, `num_targets`) and, where a
     method needs them, `target_history_index` (input columns that hold the targets' own history:
-    present under the `paper` protocol only) and `train_target_mean` (per task and target, in
+    present under `paper`, and under `forecast` for regression) and `train_target_mean` (per task and target, in
     scaled units). Loss and metrics read `task_type` and the protocol fields; methods do not.
     """
 
     dataset: str
     task_type: str  # "classification" | "regression"
-    protocol: str  # "corrected" | "paper"
+    protocol: str  # "corrected" | "paper" | "forecast"
     num_tasks: int
     window: int
     input_dim: int

@@ -1,8 +1,11 @@
-"""The two evaluation protocols as one value object.
+"""The evaluation protocols as one value object.
 
 `corrected` (default) is the sound protocol; `paper` replicates the authors' Keras code (see
-`shared/reference/original-implementation.md`). The protocol is handed to the data module, the
-loss and the metrics; methods never branch on it.
+`shared/reference/original-implementation.md`); `forecast` is the authors' task without its
+leaks: for regression the authors' window (all inputs and the targets' own history, rows
+t-T..t-1 predict row t), everything else as `corrected`; classification exactly as `corrected`
+(labels are never observed at inference). The protocol is handed to the data module, the loss,
+the metrics and the tables; methods never branch on it.
 """
 
 from __future__ import annotations
@@ -29,10 +32,32 @@ class Protocol:
     classification_loss: str
     #: evaluate the weights of the best validation epoch (corrected) or the last ones (Keras default).
     restore_best_weights: bool
+    #: task types whose input holds the targets' history when `target_history_in_input` (forecast:
+    #: regression only; a classification label is never observed at inference).
+    target_history_task_types: tuple[str, ...] = ("classification", "regression")
+    #: inputs: the loader's `paper_features` (the authors' columns) with the targets' history, or its
+    #: benchmark `features` (no normalised copies of the targets, no identifiers).
+    authors_input_columns: bool = True
+    #: values outside the dataset's `valid_ranges` (physically impossible): "missing" (NaN, so masked
+    #: and left out of scaling) or "keep" (the authors' code used them).
+    impossible_values: str = "keep"
+    #: clip scaled inputs to the training part's range [0, 1] (scalers fitted on the training part).
+    clip_inputs_to_train_range: bool = False
+    #: tables add skill = 1 - MAE / MAE(floor) per regression column (the floor: persistence).
+    skill_vs_floor: bool = False
+
+    def history_in_input(self, task_type: str) -> bool:
+        """Whether inputs of a `task_type` dataset hold the targets' own history (rows t-T..t-1 -> t)."""
+        return self.target_history_in_input and task_type in self.target_history_task_types
+
+    def shift_for(self, task_type: str) -> int:
+        """Rows between a window's last row and its target row for a `task_type` dataset (1 or 0)."""
+        return 1 if self.history_in_input(task_type) else 0
 
     @property
     def window_shift(self) -> int:
-        """Rows between a window's last row and its target row: 1 under `paper`, 0 under `corrected`."""
+        """Rows between a window's last row and its target row when the history is in the input: 1 under
+        `paper` and `forecast`, 0 under `corrected`. Per dataset, `shift_for(task_type)` is the one to use."""
         return 1 if self.target_history_in_input else 0
 
     def as_dict(self) -> dict:
@@ -49,6 +74,9 @@ PROTOCOLS: dict[str, Protocol] = {
         classification_average="macro",
         classification_loss="bce_smoothed",
         restore_best_weights=True,
+        authors_input_columns=False,
+        impossible_values="missing",
+        clip_inputs_to_train_range=True,
     ),
     "paper": Protocol(
         name="paper",
@@ -59,6 +87,21 @@ PROTOCOLS: dict[str, Protocol] = {
         classification_average="pooled",
         classification_loss="eq1_as_coded",
         restore_best_weights=False,
+    ),
+    "forecast": Protocol(
+        name="forecast",
+        target_history_in_input=True,
+        target_history_task_types=("regression",),
+        fit_on="train",
+        mask_missing_targets=True,
+        feature_fill="train_mean",
+        classification_average="macro",
+        classification_loss="bce_smoothed",
+        restore_best_weights=True,
+        authors_input_columns=False,
+        impossible_values="missing",
+        clip_inputs_to_train_range=True,
+        skill_vs_floor=True,
     ),
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import mean_absolute_error, precision_recall_fscore_support
+from sklearn.metrics import balanced_accuracy_score, mean_absolute_error, precision_recall_fscore_support
 
 from fathom_bench import losses, metrics
 from fathom_bench.problem import ProblemSpec
@@ -28,24 +28,68 @@ def _classification(rng):
 
 def test_macro_classification_matches_sklearn_per_label(rng):
     probs, y, mask = _classification(rng)
+    y[1, :, 3] = 1  # a label with no negative in task 1: left out of that task's BA only
     got = metrics.classification_scores(torch.tensor(probs), torch.tensor(y), torch.tensor(mask), "macro")
-    per_task, left_out = [], 0
+    per_task, per_task_ba, left_out, ba_left_out = [], [], 0, 0
     for k in range(K):
-        rows = []
+        rows, bas = [], []
         for m in range(M):
             keep = mask[k, :, m]
             truth, pred = y[k, keep, m] > 0.5, probs[k, keep, m] > 0.5
+            if truth.all() or not truth.any():
+                ba_left_out += 1
+            else:
+                bas.append(balanced_accuracy_score(truth, pred))
             if truth.sum() == 0:
                 left_out += 1
                 continue
             p, r, f, _ = precision_recall_fscore_support(truth, pred, average="binary", zero_division=0)
-            tn = np.sum(~truth & ~pred)
-            tnr = tn / np.sum(~truth) if np.sum(~truth) else 0.0
-            rows.append((p, r, f, (r + tnr) / 2))
+            rows.append((p, r, f))
         per_task.append(np.mean(rows, axis=0))
-    want = np.mean(per_task, axis=0)
-    assert [got[k] for k in ("precision", "recall", "f1", "ba")] == pytest.approx(list(want), abs=1e-12)
+        per_task_ba.append(np.mean(bas))
+    want = list(np.mean(per_task, axis=0)) + [np.mean(per_task_ba)]
+    assert [got[k] for k in ("precision", "recall", "f1", "ba")] == pytest.approx(want, abs=1e-12)
     assert got["labels_left_out"] == left_out >= 1
+    assert got["ba_labels_left_out"] == ba_left_out >= 2
+
+
+def _one_label_without_negatives():
+    y = (np.random.default_rng(0).random((K, N, M)) < 0.3).astype(np.float32)
+    y[0, :, 1] = 1.0  # all positive in task 0: TNR would be 0/0
+    y[2, :, 4] = 0.0  # all negative in task 2: TPR would be 0/0
+    return y, np.ones_like(y, dtype=bool)
+
+
+@pytest.mark.parametrize("constant", [0.0, 1.0])
+def test_macro_ba_of_a_constant_classifier_is_exactly_one_half(constant):
+    """Chance scores 0.5, also where a task's test part lacks one class of a label (before: BA < 0.5)."""
+    y, mask = _one_label_without_negatives()
+    probs = torch.full(y.shape, constant)
+    got = metrics.classification_scores(probs, torch.tensor(y), torch.tensor(mask), "macro")
+    assert got["ba"] == 0.5
+    assert all(v["ba"] == 0.5 for v in got["per_task"].values())
+    assert got["ba_labels_left_out"] == 2 and got["ba_tasks_scored"] == K
+
+
+def test_macro_ba_of_random_guesses_is_one_half_on_average():
+    y, mask = _one_label_without_negatives()
+    y = np.repeat(y, 50, axis=1)  # many windows: the mean BA of coin flips concentrates at 0.5
+    probs = torch.rand(y.shape, generator=torch.Generator().manual_seed(0))
+    got = metrics.classification_scores(probs, torch.tensor(y), torch.tensor(np.ones_like(y, bool)), "macro")
+    assert got["ba"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_macro_ba_without_a_label_holding_both_classes_is_missing_not_zero():
+    y = np.ones((K, N, M), dtype=np.float32)  # every label positive everywhere: BA has nothing to score
+    got = metrics.classification_scores(torch.tensor(y), torch.tensor(y), torch.ones(K, N, M, dtype=torch.bool))
+    assert np.isnan(got["ba"]) and got["f1"] == 1.0
+    assert got["ba_labels_left_out"] == K * M and got["ba_tasks_scored"] == 0
+
+
+def test_macro_ba_of_a_perfect_classifier_is_exactly_one():
+    y, mask = _one_label_without_negatives()
+    got = metrics.classification_scores(torch.tensor(y), torch.tensor(y), torch.tensor(mask), "macro")
+    assert got["ba"] == 1.0 and got["precision"] == 1.0 and got["recall"] == 1.0 and got["f1"] == 1.0
 
 
 def test_pooled_classification_is_the_authors_per_user_micro_average(rng):

@@ -6,6 +6,7 @@ its target comes from can be read back from the tensors.
 
 from __future__ import annotations
 
+import dataclasses
 import numpy as np
 import pytest
 import torch
@@ -39,6 +40,11 @@ def index_raw(rows=(100, 80), features: int = 3, targets: int = 2, task_type: st
         tasks.append(TaskSeries(name=f"t{k}", features=x.astype(np.float32), targets=y))
     return RawDataset(name="synthetic", task_type=task_type, feature_names=[f"f{i}" for i in range(features)],
                       target_names=[f"y{m}" for m in range(targets)], tasks=tasks)
+
+
+def unclipped(protocol: str):
+    """The protocol without clipping inputs to the training range, so rows decode beyond it too."""
+    return dataclasses.replace(get_protocol(protocol), clip_inputs_to_train_range=False)
 
 
 def fit_rows(n: int, protocol: str) -> int:
@@ -81,7 +87,7 @@ def test_shapes(protocol):
 def test_split_boundaries_and_no_window_crosses_a_part(protocol):
     rows = (100, 83, 57)
     raw = index_raw(rows)
-    data = prepare(raw, spec_for(), get_protocol(protocol))
+    data = prepare(raw, spec_for(), unclipped(protocol))
     shift = get_protocol(protocol).window_shift
     for k, n in enumerate(rows):
         a, b = n * 6 // 10, n * 8 // 10  # chronological 60/20/20 by rows of each task
@@ -99,7 +105,7 @@ def test_split_boundaries_and_no_window_crosses_a_part(protocol):
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_target_row_and_target_history(protocol):
     raw = index_raw((100, 80))
-    data = prepare(raw, spec_for(), get_protocol(protocol))
+    data = prepare(raw, spec_for(), unclipped(protocol))
     p = data.problem
     for k, n in enumerate((100, 80)):
         for part in PARTS:

@@ -4,8 +4,8 @@ Paper: none (a standard naive forecast). Authors' code: none.
 Published Table III row: none; shown beneath Table III as the floor every method should beat.
 
 - When the input holds the targets' own history (`problem.target_history_index` is not None: the
-  `paper` protocol), it repeats each target's last observed value, `x[:, :, -1, idx]`, which is
-  in the same scaling as the targets.
+  `paper` protocol, and `forecast` on regression datasets), it repeats each target's last observed
+  value, `x[:, :, -1, idx]`, which is in the same scaling as the targets.
 - Otherwise it predicts, per task and target, the training mean (regression, scaled units) or the
   training label frequency thresholded at 0.5 (classification), from `problem.train_target_mean`.
 Classification outputs are logits of +-`margin` (default 20), so the 0.5 threshold on the

@@ -27,7 +27,7 @@ def load_raw(spec: DatasetSpec, data_dir: str | Path | None = None) -> RawDatase
 def load_prepared(spec: DatasetSpec, protocol: Protocol, data_dir=None, cache: bool = True) -> PreparedData:
     """Prepared windows, cached per process: a grid reads each dataset once."""
     spec_id = json.dumps({k: v for k, v in spec.__dict__.items() if k != "path"}, sort_keys=True, default=str)
-    key = (spec_id, protocol.name, str(resolve_data_dir(data_dir)))
+    key = (spec_id, json.dumps(protocol.as_dict(), sort_keys=True), str(resolve_data_dir(data_dir)))
     if cache and key in _CACHE:
         return _CACHE[key]
     data = prepare(load_raw(spec, data_dir), spec, protocol)

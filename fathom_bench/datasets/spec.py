@@ -16,6 +16,7 @@ import numpy as np
 from ..documents import read_document
 from ..errors import BadInput
 from ..paths import configs_dir
+from .validity import check_ranges
 
 TASK_TYPES = ("classification", "regression")
 PAPER_FILLS = ("ffill_bfill_zero", "zero")
@@ -62,6 +63,8 @@ class DatasetSpec:
     paper_fill: str = "ffill_bfill_zero"
     #: loader-specific options (tasks chosen, rows kept, columns, unit conversions)
     options: dict = field(default_factory=dict)
+    #: column (or glob) -> (low, high): values outside are physically impossible (see validity.py)
+    valid_ranges: dict = field(default_factory=dict)
     #: one paragraph: how this data differs from the paper's
     differs_from_paper: str = ""
     source: str = ""
@@ -101,6 +104,7 @@ class DatasetSpec:
             batch_size=int(d["batch_size"]),
             paper_fill=fill,
             options=dict(d.get("options") or {}),
+            valid_ranges=check_ranges(d.get("valid_ranges"), where),
             differs_from_paper=str(d.get("differs_from_paper", "")).strip(),
             source=str(d.get("source", "")).strip(),
             path=path,

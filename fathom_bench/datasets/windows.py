@@ -6,7 +6,10 @@ Windows never cross a part boundary, so no validation or test window reads a row
 
 Window j of a part covers its rows j..j+T-1. Under `corrected` its target is row j+T-1 (the
 sensors of the labelled moment are observed, its labels are not in the input); under `paper`
-the input also holds the targets' history and the target is row j+T (rows t-T..t-1 predict t).
+(and `forecast` for regression) the input also holds the targets' history and the target is row
+j+T (rows t-T..t-1 predict t). Under `corrected` and `forecast`, values outside the dataset's
+`valid_ranges` are missing before anything is fitted, and scaled inputs are clipped to the
+training part's range.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ..errors import BadInput
 from ..problem import ProblemSpec
 from ..protocol import Protocol
 from .spec import DatasetSpec, RawDataset
+from .validity import as_missing
 
 PARTS = ("train", "val", "test")
 
@@ -109,11 +113,14 @@ def _scale_fill(values: np.ndarray, fit_rows: slice, protocol: Protocol, paper_f
 
 def prepare(raw: RawDataset, spec: DatasetSpec, protocol: Protocol) -> PreparedData:
     """Turn per-task arrays into windows and splits under `protocol`."""
-    T, shift = spec.window, protocol.window_shift
+    T, shift = spec.window, protocol.shift_for(raw.task_type)
+    history = protocol.history_in_input(raw.task_type)
     regression = raw.task_type == "regression"
     parts: dict[str, list[TaskPart]] = {p: [] for p in PARTS}
     inputs, tmin, trange, tmean = [], [], [], []
-    paper_names = raw.paper_feature_names or raw.feature_names
+    authors = protocol.authors_input_columns
+    feat_names = list(raw.paper_feature_names or raw.feature_names) if authors else list(raw.feature_names)
+    drop = protocol.impossible_values == "missing"
     for task in raw.tasks:
         n = task.features.shape[0]
         a, b = split_bounds(n, spec.split)
@@ -126,18 +133,24 @@ def prepare(raw: RawDataset, spec: DatasetSpec, protocol: Protocol) -> PreparedD
                 f"fewer than the window ({T}) needs; drop the task or lower `window` in {spec.path or 'its config'}"
             )
         fit_rows = slice(0, a) if protocol.fit_on == "train" else slice(0, n)
-        feats = task.features
-        if protocol.target_history_in_input and task.paper_features is not None:
-            feats = task.paper_features
+        feats = task.paper_features if authors and task.paper_features is not None else task.features
+        targets = task.targets
+        if drop:
+            feats = as_missing(feats, feat_names, spec.valid_ranges)
+            targets = as_missing(targets, raw.target_names, spec.valid_ranges)
         x_scaled, _, _, _ = _scale_fill(feats, fit_rows, protocol, spec.paper_fill, scale=True)
-        y_scaled, y_obs, lo, rng = _scale_fill(task.targets, fit_rows, protocol, spec.paper_fill, scale=regression)
+        y_scaled, y_obs, lo, rng = _scale_fill(targets, fit_rows, protocol, spec.paper_fill, scale=regression)
+        y_history = y_scaled  # filled as the inputs are (before missing targets are zeroed)
+        if protocol.clip_inputs_to_train_range:
+            x_scaled = np.clip(x_scaled, 0.0, 1.0)
+            y_history = np.clip(y_history, 0.0, 1.0)
         if protocol.mask_missing_targets:
             y_scaled = np.where(y_obs, y_scaled, 0.0).astype(np.float32)
             mask = y_obs
         else:
             mask = np.ones_like(y_obs)
-        if protocol.target_history_in_input:
-            x_scaled = np.concatenate([x_scaled, y_scaled], axis=1)
+        if history:
+            x_scaled = np.concatenate([x_scaled, y_history], axis=1)
         x_all = torch.from_numpy(np.ascontiguousarray(x_scaled, dtype=np.float32))
         y_all = torch.from_numpy(np.ascontiguousarray(y_scaled, dtype=np.float32))
         m_all = torch.from_numpy(np.ascontiguousarray(mask, dtype=bool))
@@ -154,8 +167,8 @@ def prepare(raw: RawDataset, spec: DatasetSpec, protocol: Protocol) -> PreparedD
         mu = _column_stat(np.nanmean, np.where(y_obs[:a], y_scaled[:a], np.nan))
         tmean.append(tuple(float(v) if np.isfinite(v) else 0.0 for v in mu))
 
-    d_feat = len(paper_names) if protocol.target_history_in_input else len(raw.feature_names)
-    input_names = (list(paper_names) + list(raw.target_names)) if protocol.target_history_in_input else list(raw.feature_names)
+    d_feat = len(feat_names)
+    input_names = feat_names + (list(raw.target_names) if history else [])
     problem = ProblemSpec(
         dataset=spec.name,
         task_type=raw.task_type,
@@ -167,7 +180,7 @@ def prepare(raw: RawDataset, spec: DatasetSpec, protocol: Protocol) -> PreparedD
         task_names=tuple(t.name for t in raw.tasks),
         target_names=tuple(raw.target_names),
         input_names=tuple(input_names),
-        target_history_index=tuple(range(d_feat, d_feat + len(raw.target_names))) if protocol.target_history_in_input else None,
+        target_history_index=tuple(range(d_feat, d_feat + len(raw.target_names))) if history else None,
         target_min=tuple(tmin),
         target_range=tuple(trange),
         train_target_mean=tuple(tmean),

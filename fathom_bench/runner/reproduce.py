@@ -11,11 +11,16 @@ from pathlib import Path
 
 from ..datasets.spec import load_dataset_spec
 from ..errors import BadInput
+from .. import skill
+from ..protocol import PROTOCOLS, get_protocol
 from ..records import iter_runs
 from . import tracking
 from .grid import GridReport, plan, run_grid
+from .overrides import apply_overrides
 
-PROTOCOL_CHOICES = ("corrected", "paper", "both")
+#: a protocol's name, or `all` (corrected, paper, forecast) or `both` (corrected, paper: kept for old scripts)
+PROTOCOL_SETS = {"all": ["corrected", "paper", "forecast"], "both": ["corrected", "paper"]}
+PROTOCOL_CHOICES = tuple(PROTOCOLS) + tuple(PROTOCOL_SETS)
 
 
 @dataclass
@@ -33,6 +38,8 @@ class ReproduceOptions:
     save_predictions: bool = False
     progress: bool = True
     threads: int = 1
+    #: --set KEY=VALUE hyperparameter overrides (each run gets those its method takes)
+    overrides: dict | None = None
 
 
 def table_datasets(cfg: dict) -> list[str]:
@@ -46,7 +53,7 @@ def table_datasets(cfg: dict) -> list[str]:
 def protocols_of(option: str) -> list[str]:
     if option not in PROTOCOL_CHOICES:
         raise BadInput(f"--protocol: unknown protocol {option!r}; choose one of {', '.join(PROTOCOL_CHOICES)}")
-    return ["corrected", "paper"] if option == "both" else [option]
+    return list(PROTOCOL_SETS.get(option, [option]))
 
 
 def default_out(cfg: dict, quick: bool) -> Path:
@@ -74,8 +81,9 @@ def plan_table(cfg: dict, opts: ReproduceOptions):
     n_seeds = opts.seeds or ((cfg.get("quick") or {}).get("seeds", 2) if opts.quick else cfg.get("seeds", 10))
     datasets = opts.datasets or table_datasets(cfg)
     methods = opts.methods or (list(cfg["methods"]) + list(cfg.get("floor") or []))
-    return plan(datasets, methods, list(range(n_seeds)), protocols_of(opts.protocol), patience=cfg.get("patience"),
+    runs = plan(datasets, methods, list(range(n_seeds)), protocols_of(opts.protocol), patience=cfg.get("patience"),
                 **budget(cfg, opts.quick, opts.max_epochs, opts.threads))
+    return apply_overrides(runs, opts.overrides or {})
 
 
 def matching_runs(out: Path, protocol: str, planned) -> list:
@@ -100,10 +108,14 @@ def write_tables(cfg: dict, out: Path, planned, protocols: list[str], wandb_mode
             log(f"no finished runs for protocol {protocol}: no table written")
             continue
         variants = [("", False)] + ([("as-coded", True)] if protocol == "paper" else [])
+        table_cfg, skill_notes = cfg, []
+        if get_protocol(protocol).skill_vs_floor:
+            runs, table_cfg, skill_notes = skill.with_skill(runs, cfg)
         for suffix, as_coded in variants:
             target = out if protocol == "corrected" else out / protocol
             target = target / suffix if suffix else target
-            result = tables.build_table(runs, cfg, protocol, as_coded=as_coded)
+            result = tables.build_table(runs, table_cfg, protocol, as_coded=as_coded)
+            result.notes += skill_notes
             written += tables.write_outputs(result, target, published, notes)
             frames[f"{cfg['name']}/{protocol}{'/' + suffix if suffix else ''}"] = result.frame
     tracking.log_tables(wandb_mode, out, f"{cfg['name']}-summary", frames)

@@ -54,7 +54,7 @@ class RunSpec:
         return {
             "dataset": {"name": d.name, "task_type": d.task_type, "window": d.window, "split": list(d.split),
                         "batch_size": self.trainer.batch_size or d.batch_size, "paper_fill": d.paper_fill,
-                        "options": d.options},
+                        "options": d.options, "valid_ranges": {k: list(v) for k, v in d.valid_ranges.items()}},
             "method": {"key": self.method.key, "name": self.method.name, "class": self.method.cls,
                        "hparams": self.method.resolved_hparams(d.name, self.hparam_overrides)},
             "protocol": self.protocol.as_dict(),

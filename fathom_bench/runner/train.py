@@ -28,13 +28,16 @@ def quiet_lightning() -> None:
 
 
 class BestWeights(Callback):
-    """Remembers the epoch with the lowest `val/loss` and, if asked, restores its weights after fit."""
+    """Remembers the epoch with the lowest `val/loss` and, if asked, restores its weights after fit.
+
+    Reads at `on_validation_end`: Lightning calls a callback's `on_validation_epoch_end` before the
+    module's, so `module.val_results` would still hold the previous epoch's metrics there."""
 
     def __init__(self, restore: bool):
         self.restore, self.best, self.best_epoch, self.state = restore, math.inf, None, None
         self.best_val_results: dict | None = None
 
-    def on_validation_epoch_end(self, trainer, module):
+    def on_validation_end(self, trainer, module):
         if trainer.sanity_checking:
             return
         loss = trainer.callback_metrics.get("val/loss")
