@@ -15,8 +15,8 @@ metric where the column has one) with its 95 % bootstrap interval over seeds; ou
   produced the number (it starts with "no script can have produced it");
 - `not yet measured: quick budget only`: the `paper` records are QUICK (a budget on which methods have
   not converged): nothing is claimed either way;
-- `not measured: no paper-protocol runs`: no `paper` records for this cell (or fewer than two seeds,
-  so no interval).
+- `not measured: no paper-protocol interval`: no `paper` records for this cell, or fewer than two
+  seeds (no interval).
 Every dataset's own difference from the paper's data is printed above its cells: a verdict is always
 "on the public data".
 """
@@ -37,7 +37,7 @@ from .sources import published_interval, read_sources
 REPRODUCED, NOT_REPRODUCED = "reproduced", "not reproduced"
 NO_CODE = "not reproducible from the public code"
 QUICK_ONLY = "not yet measured: quick budget only"
-NOT_MEASURED = "not measured: no paper-protocol runs"
+NOT_MEASURED = "not measured: no paper-protocol interval"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, NO_CODE, QUICK_ONLY, NOT_MEASURED)
 NO_CODE_PREFIX = "no script can have produced it"
 FIELDS = ("method", "column", "dataset", "published", "file_value", "result_file", "rounding", "computation", "note",
@@ -62,10 +62,12 @@ def _cells(runs, cfg: dict, protocol: str) -> tuple[dict, bool]:
 def _verdict(row: dict, cell: dict | None, quick: bool) -> str:
     if row["note"].lower().startswith(NO_CODE_PREFIX):
         return NO_CODE
-    if cell is None or cell.get("ci_low") is None or _missing(cell.get("ci_low")):
+    if cell is None:
         return NOT_MEASURED
     if quick:
         return QUICK_ONLY
+    if _missing(cell.get("ci_low")):
+        return NOT_MEASURED
     lo, hi = published_interval(row)
     return REPRODUCED if lo <= cell["ci_high"] and hi >= cell["ci_low"] else NOT_REPRODUCED
 
@@ -128,6 +130,10 @@ def render_markdown(rows: list[dict], cfg: dict, dataset_notes: dict, sources_pa
             "value read as its rounding interval) meets the `paper` interval; see `fathom_bench/errata.py`.", "",
             "| Verdict | Cells |", "|---|---:|"]
     out += [f"| {v} | {counts.get(v, 0)} |" for v in VERDICTS] + [""]
+    kinds = Counter(r["rounding"] for r in rows)
+    out += [f"Sources: {len(rows) - kinds['assumed-rounded']} of {len(rows)} published values are in one of the authors' "
+            f"result files ({kinds['equal']} printed the same rounded or truncated, {kinds['truncated']} truncated, "
+            f"{kinds['rounded']} rounded); no file holds the other {kinds['assumed-rounded']}, read as rounded.", ""]
     for ds in dict.fromkeys(r["dataset"] for r in rows):
         part = [r for r in rows if r["dataset"] == ds]
         group = next((c.get("group", ds) for c in cfg["columns"] if c["dataset"] == ds), ds)

@@ -22,7 +22,6 @@ class SavedAttention:
 
     run: Run
     arrays: dict
-    root: Path
 
     @property
     def record(self) -> dict:
@@ -41,12 +40,20 @@ class SavedAttention:
         budget = f"{r.get('epochs_run', '?')} of max {trainer.get('max_epochs', '?')} epochs"
         if trainer.get("limit_train_batches"):
             budget += f", {trainer['limit_train_batches']} batches each"
-        try:
-            where = self.run.path.relative_to(self.root)
-        except ValueError:
-            where = self.run.path
+        if not self.quick and isinstance(r.get("epochs_run"), int) and r["epochs_run"] >= int(trainer.get("max_epochs") or 0):
+            budget += ", stopped by that budget before early stopping: not shown to converge"
+        where = shown_path(self.run.path)
         return (f"{r.get('method_name') or r['method']} on {r['dataset']}, seed {r['seed']}, protocol {r['protocol']}, "
                 f"{budget}{' (QUICK budget: an unconverged model, not a result)' if self.quick else ''}; run {where}")
+
+
+def shown_path(path: Path) -> str:
+    """`path` relative to the working directory when inside it (as a reader would type it), else absolute."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def load_spec(path: str | Path | None = None) -> dict:
@@ -85,8 +92,9 @@ class AttentionIndex:
                         arrays = {k: z[k] for k in z.files}
                 except (OSError, ValueError) as exc:
                     raise BadInput(f"{path}: not a readable attention file ({exc})") from None
-                if int(arrays.get("hooked", 0)) > 0:
-                    self._cache[dataset] = SavedAttention(run, arrays, self.results)
+                stale = str(arrays.get("config_hash", "")) not in ("", run.record.get("config_hash"))
+                if int(arrays.get("hooked", 0)) > 0 and not stale:
+                    self._cache[dataset] = SavedAttention(run, arrays)
                     break
         return self._cache[dataset]
 
@@ -105,6 +113,7 @@ def temporal_summary(weights: np.ndarray) -> dict:
     `weights` `[N, T]`: one distribution over the T steps per test window. Entropies in bits: of the
     mean distribution, and the mean of the per-window entropies; uniform = log2 T, last step only = 0.
     `mass_last_k`: the mean distribution's weight on the last k steps (last-step distribution: 1).
+    `tanh_bound_*`: the most concentrated distribution softmax(tanh(.)) can produce (`tanh_softmax_bound`).
     """
     w = np.asarray(weights, dtype=float)
     mean = w.mean(axis=0)
@@ -114,8 +123,27 @@ def temporal_summary(weights: np.ndarray) -> dict:
         return float(-(p * np.log2(p)).sum())
 
     steps = w.shape[1]
+    bound = tanh_softmax_bound(steps)
     return {"windows": int(w.shape[0]), "steps": steps, "entropy_bits": entropy(mean),
             "mean_window_entropy_bits": float(np.mean([entropy(row) for row in w])),
             "uniform_bits": float(np.log2(steps)), "last_step_bits": 0.0,
             "mass_last_1": float(mean[-1]), "mass_last_2": float(mean[-2:].sum()),
-            "uniform_mass_last_2": 2.0 / steps}
+            "uniform_mass_last_2": 2.0 / steps, "tanh_bound_min_entropy_bits": bound["min_entropy_bits"],
+            "tanh_bound_max_step_weight": bound["max_step_weight"],
+            "tanh_bound_mass_last_2": float(bound["mass_last_k"][min(1, steps - 1)])}
+
+
+def tanh_softmax_bound(steps: int) -> dict:
+    """What softmax(tanh(.)) over `steps` can express at most (FATHOM's temporal attention, Eqs. 8-9 and
+    the authors' `attention_3d_block`): tanh bounds every logit to [-1, 1], so a weight is at most e^2
+    times another. `mass_last_k[k-1]`: the largest mass the last k steps can hold (logit +1 on them, -1
+    elsewhere); `min_entropy_bits`: the least entropy any such distribution has (over n steps at +1).
+    """
+    e2 = float(np.e ** 2)
+    k = np.arange(1, steps + 1, dtype=float)
+    mass = k * e2 / (k * e2 + (steps - k))
+    best = np.inf
+    for n in range(1, steps):
+        hi, lo = e2 / (n * e2 + steps - n), 1.0 / (n * e2 + steps - n)
+        best = min(best, float(-(n * hi * np.log2(hi) + (steps - n) * lo * np.log2(lo))))
+    return {"mass_last_k": mass, "max_step_weight": float(mass[0]), "min_entropy_bits": best if steps > 1 else 0.0}

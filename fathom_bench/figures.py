@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import BadInput
-from .figure_data import AttentionIndex, SavedAttention, feature_groups, load_spec, temporal_summary
+from .figure_data import (AttentionIndex, SavedAttention, feature_groups, load_spec, shown_path, tanh_softmax_bound,
+                          temporal_summary)
 from .records import write_atomic
 
 GROUP_COLOURS = ("#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB", "#000000",
@@ -190,25 +191,28 @@ def fig4(spec: dict, index: AttentionIndex, out_dir: Path, log=print) -> list[Pa
         x = np.arange(1, steps + 1)
         ax = axes[0, j]
         ax.bar(x, mean, color="#4477AA", label=f"{index.method}: mean over {s['windows']} test windows")
-        ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], fmt="none", ecolor="0.3", lw=0.7, label="10-90 % of windows")
+        ax.errorbar(x, mean, yerr=np.clip([mean - lo, hi - mean], 0, None), fmt="none", ecolor="0.3", lw=0.7, label="10-90 % of windows")
         ax.axhline(1 / steps, color="k", ls="--", lw=0.8, label="uniform")
         ax.set_xticks([1, steps], [f"t-{steps}", "t-1"])
         ax.set_title(f"{ds} {saved.names('task_names')[t]}", fontsize=9)
         ax.set_ylabel("attention weight")
         ax.text(0.02, 0.97, f"entropy {s['entropy_bits']:.2f} bits (per window {s['mean_window_entropy_bits']:.2f})\n"
-                f"uniform {s['uniform_bits']:.2f}, last step only 0\nlast 2 steps hold {s['mass_last_2']:.1%}",
+                f"uniform {s['uniform_bits']:.2f}, last step only 0, tanh bound >= {s['tanh_bound_min_entropy_bits']:.2f}\n"
+                f"last 2 steps hold {s['mass_last_2']:.1%} (tanh bound <= {s['tanh_bound_mass_last_2']:.1%})",
                 transform=ax.transAxes, va="top", fontsize=7)
         k = np.arange(1, steps + 1)
         ax2 = axes[1, j]
         ax2.plot(k, np.cumsum(mean[::-1]), "o-", ms=3, color="#4477AA", label=index.method)
         ax2.plot(k, k / steps, "--", color="k", label="uniform")
         ax2.plot(k, np.ones_like(k, dtype=float), ":", color="#EE6677", label="last step only")
+        ax2.plot(k, tanh_softmax_bound(steps)["mass_last_k"], "-.", color="#228833", lw=0.9,
+                 label="most a softmax(tanh) can hold")
         ax2.set_xlabel("last k steps")
         ax2.set_ylabel("attention mass on the last k steps")
         ax2.set_ylim(0, 1.05)
         rows.append({"dataset": ds, "task": saved.names("task_names")[t], **s, "method": saved.record["method"],
                      "seed": saved.record["seed"], "protocol": saved.record["protocol"], "quick": saved.quick,
-                     "epochs_run": saved.record.get("epochs_run"), "run": str(saved.run.path.relative_to(index.results))})
+                     "epochs_run": saved.record.get("epochs_run"), "run": shown_path(saved.run.path)})
     axes[0, 0].legend(fontsize=6.5, loc="center left")
     axes[1, 0].legend(fontsize=6.5, loc="lower right")
     quick = any(s.quick for _, s, _, _ in found)

@@ -13,7 +13,7 @@ Only the test loop is hooked; the weights are reduced per batch so memory stays 
 - `temporal` `[K, N, T]` float32: the global temporal attention over the steps of each window (Fig. 4);
 - `windows` `[K]` (test windows per task; positions past it are padding), `targets` `[K, N, M]` float16
   (scaled; 0/1 labels for classification) with `target_mask`, `task_names`, `target_names`,
-  `input_names` (the D features, named), `window` (T).
+  `input_names` (the D features, named), `window` (T), `config_hash` (the record's).
 The files are compressed (numpy savez_compressed) and git-ignored like predictions.
 """
 
@@ -91,7 +91,7 @@ class AttentionRecorder:
         return out
 
 
-def save_attention(path: Path, recorder: AttentionRecorder, problem, test_parts) -> Path:
+def save_attention(path: Path, recorder: AttentionRecorder, problem, test_parts, config_hash: str = "") -> Path:
     """Write the captured attention (atomically). A model without attention modules gets a file holding
     only `windows` and the names (`hooked` 0), so a resumed grid knows the run was asked and answered."""
     arrays = recorder.arrays()
@@ -100,7 +100,8 @@ def save_attention(path: Path, recorder: AttentionRecorder, problem, test_parts)
     tmp = path.with_suffix(".tmp.npz")
     names = dict(windows=np.array([len(p) for p in test_parts]), task_names=np.array(problem.task_names),
                  target_names=np.array(problem.target_names), input_names=np.array(problem.input_names),
-                 window=np.array(problem.window), hooked=np.array(recorder.hooked))
+                 window=np.array(problem.window), hooked=np.array(recorder.hooked),
+                 config_hash=np.array(config_hash))  # figures skip a file left by another config
     if not arrays:
         np.savez_compressed(tmp, **names)
         tmp.replace(path)

@@ -91,7 +91,7 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
 
         with AttentionRecorder(model) as recorder:
             trainer.test(model, datamodule=dm, verbose=False)
-        write_attention(save_attention, recorder, dm.problem, dm.data.parts["test"])
+        write_attention(save_attention, recorder, dm.problem, dm.data.parts["test"], run.config_hash())
     else:
         trainer.test(model, datamodule=dm, verbose=False)
     if save_predictions is not None:
