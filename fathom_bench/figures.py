@@ -245,6 +245,7 @@ def write_figures(results, out=None, protocol: str | None = None, spec=None, log
     for draw in FIGURES:
         written += draw(spec, index, out_dir, log=log)
     if strict and not written:
-        raise BadInput(f"--results: no saved attention of {index.method} under {results / 'runs'}; train with "
+        where = results / "runs" / (protocol or "")
+        raise BadInput(f"--results: no saved attention of {index.method} under {where}; train with "
                        "--save-attention first (e.g. `train --dataset extrasensory --method fathom --save-attention`)")
     return written
