@@ -22,6 +22,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    "online with an API key, else offline)")
     p.add_argument("--max-epochs", type=int, help="override the epoch budget")
     p.add_argument("--save-predictions", action="store_true", help="also write test predictions (.npz)")
+    p.add_argument("--save-attention", action="store_true",
+                   help="also write FATHOM's task and temporal attention on the test windows (.attention.npz)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads per run (default 1: bit-identical results on any machine)")
@@ -50,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, help="number of paired seeds (default 10; 2 with --quick)")
     p.add_argument("--datasets", nargs="+")
     p.add_argument("--methods", nargs="+")
+    p.add_argument("--figures", action="store_true", help="then draw the paper's figures (see `figures`)")
     _common(p)
 
     p = sub.add_parser("train", help="one run")
@@ -91,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", default="3", help="--statistical: the table whose columns are tested (default 3)")
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--write", action="store_true", help="write the reference from --results instead")
+
+    p = sub.add_parser("figures", help="the paper's Figs. 2-4 from saved attention and records (no training)")
+    p.add_argument("--results", default=None, help="a results folder with runs/ (default: results/reference)")
+    p.add_argument("--out", help="folder for figures/ (default: the --results folder)")
+    p.add_argument("--protocol", help="only this protocol's runs (default: every protocol found)")
+
+    p = sub.add_parser("errata", help="every published Table III cell: its source, our values, a verdict")
+    p.add_argument("--results", default=None, help="run records (default: results/reference)")
+    p.add_argument("--sources", help="the sources file (default: configs/tables/table3_sources.csv)")
+    p.add_argument("--out", help="folder for errata.md and errata.csv (default: results/)")
     return parser
 
 

@@ -53,7 +53,8 @@ def reproduce(args) -> int:
     opts = ReproduceOptions(table=args.table, quick=args.quick, seeds=args.seeds, datasets=args.datasets,
                             methods=args.methods, protocol=args.protocol, data_dir=args.data_dir, out=args.out,
                             wandb=args.wandb, max_epochs=args.max_epochs, save_predictions=args.save_predictions,
-                            progress=not args.no_progress, threads=args.threads, overrides=_sets(args))
+                            progress=not args.no_progress, threads=args.threads, overrides=_sets(args),
+                            save_attention=args.save_attention, figures=args.figures)
     report, written = run(opts)
     print(f"{report.trained} runs trained, {report.skipped} reused, {len(report.failed)} failed "
           f"in {report.seconds:.0f} s")
@@ -77,7 +78,8 @@ def train(args) -> int:
     runs = apply_overrides(runs, _sets(args))
     out = Path(args.out) if args.out else results_dir() / "train"
     report = run_grid(runs, out, data_dir=args.data_dir, wandb_mode=resolve_mode(args.wandb), table="train",
-                      save_predictions=args.save_predictions, progress=not args.no_progress)
+                      save_predictions=args.save_predictions, progress=not args.no_progress,
+                      save_attention=args.save_attention)
     from .records import read_record, record_path
 
     for run in runs:
@@ -151,3 +153,21 @@ def check(args) -> int:
         result = chk.compare(runs, reference, rtol=args.rtol, atol=args.atol)
     print(chk.render_check(result))
     return 1 if result.regressions else 0
+
+
+def figures(args) -> int:
+    from .figures import write_figures
+
+    results = _reference_dir(args.results)
+    for path in write_figures(results, args.out, protocol=args.protocol, strict=True):
+        print(f"wrote {path}")
+    return 0
+
+
+def errata(args) -> int:
+    from .errata import write_errata
+
+    results = _reference_dir(args.results)
+    for path in write_errata(results, Path(args.out) if args.out else results_dir(), sources=args.sources):
+        print(f"wrote {path}")
+    return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 
 BLOCK = 32768
@@ -43,7 +44,11 @@ def read_run(path: Path) -> dict:
     from wandb.proto import wandb_internal_pb2 as pb
 
     out = {"config": {}, "summary": {}, "history": [], "group": None, "job_type": None, "project": None}
-    for payload in _payloads(Path(path).read_bytes()):
+    data, deadline = Path(path).read_bytes(), time.monotonic() + 30
+    while len(data) <= 7 and time.monotonic() < deadline:  # W&B's service may still be flushing after finish()
+        time.sleep(0.2)
+        data = Path(path).read_bytes()
+    for payload in _payloads(data):
         rec = pb.Record()
         rec.ParseFromString(payload)
         kind = rec.WhichOneof("record_type")

@@ -88,7 +88,8 @@ def _base_fields(run: RunSpec, table: str) -> dict:
 
 
 def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "disabled", table: str = "table3",
-             save_predictions: bool = False, progress: bool = True, log=print) -> GridReport:
+             save_predictions: bool = False, progress: bool = True, log=print,
+             save_attention: bool = False) -> GridReport:
     from tqdm.auto import tqdm
 
     from .train import train_one
@@ -99,7 +100,8 @@ def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "d
     todo = []
     for run in runs:
         path = record_path(out, run.protocol.name, run.dataset.name, run.method.key, run.seed)
-        if record_state(path, run.config_hash()) == "done":
+        wants_attention = save_attention and not path.with_suffix(".attention.npz").is_file()
+        if record_state(path, run.config_hash()) == "done" and not wants_attention:
             report.skipped += 1
         else:
             todo.append((run, path))
@@ -115,7 +117,8 @@ def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "d
                                          job_type=run.method.key, config=fields["config"])
             try:
                 result = train_one(run, data_dir=data_dir, logger=logger,
-                                   save_predictions=path.with_suffix(".npz") if save_predictions else None)
+                                   save_predictions=path.with_suffix(".npz") if save_predictions else None,
+                                   save_attention=path.with_suffix(".attention.npz") if save_attention else None)
             except (BadInput, KeyboardInterrupt):
                 if logger is not None:
                     logger.experiment.finish(exit_code=1)

@@ -40,6 +40,8 @@ class ReproduceOptions:
     threads: int = 1
     #: --set KEY=VALUE hyperparameter overrides (each run gets those its method takes)
     overrides: dict | None = None
+    save_attention: bool = False
+    figures: bool = False
 
 
 def table_datasets(cfg: dict) -> list[str]:
@@ -132,6 +134,11 @@ def reproduce(opts: ReproduceOptions, log=print) -> tuple[GridReport, list[Path]
     log(f"{cfg['name']}: {len(planned)} runs ({'QUICK budget, not a reproduction; ' if opts.quick else ''}"
         f"W&B {mode}) -> {out}")
     report = run_grid(planned, out, data_dir=opts.data_dir, wandb_mode=mode, table=cfg["name"],
-                      save_predictions=opts.save_predictions, progress=opts.progress, log=log)
+                      save_predictions=opts.save_predictions, progress=opts.progress, log=log,
+                      save_attention=opts.save_attention)
     written = write_tables(cfg, out, planned, protocols_of(opts.protocol), mode, log=log)
+    if opts.figures:  # from the records and saved attention just written (no training code involved)
+        from ..figures import write_figures
+
+        written += write_figures(out, log=log)
     return report, written

@@ -55,7 +55,7 @@ class BestWeights(Callback):
 
 
 def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path | None = None,
-              progress_bar: bool | None = None) -> dict:
+              progress_bar: bool | None = None, save_attention: Path | None = None) -> dict:
     """Fit (unless the method has nothing to train) and test; the run record's fields."""
     quiet_lightning()
     # One thread by default: bit-identical results whatever the core count, and no OpenMP
@@ -89,7 +89,14 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
     train_seconds = time.perf_counter() - started
     if not model.trainable:
         trainer.validate(model, datamodule=dm, verbose=False)
-    trainer.test(model, datamodule=dm, verbose=False)
+    if save_attention is not None:  # forward hooks on the attention modules, test loop only
+        from .attention import AttentionRecorder, save_attention as write_attention
+
+        with AttentionRecorder(model) as recorder:
+            trainer.test(model, datamodule=dm, verbose=False)
+        write_attention(save_attention, recorder, dm.problem, dm.data.parts["test"], run.config_hash())
+    else:
+        trainer.test(model, datamodule=dm, verbose=False)
     if save_predictions is not None:
         values, target, mask = model.test_predictions
         save_predictions.parent.mkdir(parents=True, exist_ok=True)
