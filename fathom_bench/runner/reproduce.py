@@ -33,6 +33,9 @@ class ReproduceOptions:
     save_predictions: bool = False
     progress: bool = True
     threads: int = 1
+    #: nodes of a federated run (FATHOM and its ablations only), None: single process
+    federated: int | None = None
+    federated_timeout: float = 60.0
 
 
 def table_datasets(cfg: dict) -> list[str]:
@@ -117,9 +120,15 @@ def reproduce(opts: ReproduceOptions, log=print) -> tuple[GridReport, list[Path]
     mode = tracking.resolve_mode(opts.wandb)
     planned = plan_table(cfg, opts)
     out = Path(opts.out) if opts.out else default_out(cfg, opts.quick)
+    train = None
+    if opts.federated is not None:
+        from ..federated.launch import federated_reproduce
+
+        planned, train = federated_reproduce(planned, opts)
+        out = Path(opts.out) if opts.out else out.with_name(out.name + "-federated")
     log(f"{cfg['name']}: {len(planned)} runs ({'QUICK budget, not a reproduction; ' if opts.quick else ''}"
         f"W&B {mode}) -> {out}")
     report = run_grid(planned, out, data_dir=opts.data_dir, wandb_mode=mode, table=cfg["name"],
-                      save_predictions=opts.save_predictions, progress=opts.progress, log=log)
+                      save_predictions=opts.save_predictions, progress=opts.progress, log=log, train=train)
     written = write_tables(cfg, out, planned, protocols_of(opts.protocol), mode, log=log)
     return report, written
