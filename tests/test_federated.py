@@ -85,7 +85,7 @@ def test_split_tasks_covers_every_task_once():
     assert sorted(sum(split_tasks(24, 5), [])) == list(range(24))
 
 
-def _single_process(run):
+def _single_process(run, data_dir=None):
     """Train `run` in one process (the suite's `train_one`); (record fields, trained state dict)."""
     built = []
     original = MethodSpec.build
@@ -96,7 +96,7 @@ def _single_process(run):
 
     MethodSpec.build = keep
     try:
-        rec = train_module.train_one(run, progress_bar=False)
+        rec = train_module.train_one(run, data_dir=data_dir, progress_bar=False)
     finally:
         MethodSpec.build = original
     return rec, built[0].state_dict()
@@ -296,3 +296,34 @@ def test_cli_refuses_other_methods_with_one_line(capsys):
     assert main(["train", "--dataset", "synthetic", "--method", "lr", "--federated", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "method lr has no federated deployment" in err[0]
+
+
+class _Logger:
+    def __init__(self):
+        self.rows = []
+
+    def log_metrics(self, metrics, step=None):
+        self.rows.append((step, dict(metrics)))
+
+
+def test_the_federated_figures_go_to_the_logger_every_epoch():
+    run = plan(["synthetic"], ["fathom"], [0], ["corrected"], max_epochs=2, limit_train_batches=2)[0]
+    from fathom_bench.federated.central import Central
+    from fathom_bench.federated.session import Node
+    from fathom_bench.federated.transport import InProcessHub
+    import threading
+
+    hub, logger = InProcessHub(3, timeout=10), _Logger()
+    threads = [threading.Thread(target=Node(run, r, 2, hub.transport(r)).main) for r in (1, 2)]
+    for th in threads:
+        th.start()
+    fields = Central(run, 2, hub.transport(0), logger).main()
+    for th in threads:
+        th.join(10)
+    assert [step for step, _ in logger.rows] == [0, 1]
+    row = logger.rows[0][1]
+    for r in (1, 2):
+        for key in ("bytes_sent", "bytes_received", "step_bytes_sent", "step_seconds", "step_comm_seconds"):
+            assert f"federated/nodes/{r}/{key}" in row
+    assert row["federated/nodes/1/bytes_sent"] == fields["federated"]["per_node"]["1"]["epoch_bytes_sent"][0]
+    assert "val/loss" in row and "val/mae" in row

@@ -57,7 +57,6 @@ class Central:
 
     def main(self) -> dict:
         run, t = self.run, self.t
-        started = time.perf_counter()
         self.handshake()
         full, _ = _build(run, self.problem)
         self.num_parameters = int(sum(p.numel() for p in full.parameters()))
@@ -78,6 +77,7 @@ class Central:
         es_best = math.inf
         traffic: list[dict] = []
         epochs_run = 0
+        started = time.perf_counter()  # the epochs, as `train_one`'s train_seconds (no set-up)
         for epoch in range(run.trainer.max_epochs):
             model.train()
             for b in _batch_sizes(self.lengths["train"], bs, run.trainer.limit_train_batches):
@@ -172,6 +172,7 @@ class Central:
         if self.logger is None:
             return
         scalars = {k: v for k, v in row.items() if isinstance(v, (int, float)) and k != "epoch"}
+        scalars["federated/num_nodes"] = self.nodes
         scalars.update({f"val/{k}": v for k, v in val_scores.items() if isinstance(v, (int, float))})
         self.logger.log_metrics({"federated/" + k if k.startswith("nodes/") else k: v for k, v in scalars.items()},
                                 step=epoch)

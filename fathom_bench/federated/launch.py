@@ -73,10 +73,17 @@ def listen(addr: str, port: int = 0) -> socket.socket:
     return sock
 
 
-def _backend() -> str:
+def _backend(world: int) -> str:
+    """FATHOM_BENCH_FEDERATED_BACKEND, else NCCL when this machine has a GPU for every rank, else gloo.
+    (Across machines every rank must choose the same: set the variable there.)"""
     import torch
 
-    return os.environ.get("FATHOM_BENCH_FEDERATED_BACKEND") or ("nccl" if torch.cuda.is_available() else "gloo")
+    chosen = os.environ.get("FATHOM_BENCH_FEDERATED_BACKEND")
+    if chosen and chosen not in ("gloo", "nccl"):
+        raise BadInput(f"FATHOM_BENCH_FEDERATED_BACKEND: {chosen!r} is not gloo or nccl")
+    if chosen:
+        return chosen
+    return "nccl" if torch.cuda.is_available() and torch.cuda.device_count() >= world else "gloo"
 
 
 _GROUP: dict = {}  # the store of the joined group, kept alive until `leave_group`
@@ -90,7 +97,7 @@ def init_group(rank: int, world: int, addr: str, port: int, timeout: float, sock
     import torch
     import torch.distributed as dist
 
-    backend = _backend()
+    backend = _backend(world)
     if addr in ("127.0.0.1", "localhost"):
         os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # gloo's own sockets on loopback only
     wait = timedelta(seconds=timeout)
@@ -174,7 +181,11 @@ def train_federated(run, data_dir=None, logger=None, save_predictions=None, prog
 
     if save_predictions is not None:
         raise BadInput("--save-predictions: in a federated run the predictions stay on the nodes")
+    from .spec import FederatedRunSpec
+
     check_methods([run])
+    if not isinstance(run, FederatedRunSpec):
+        run = FederatedRunSpec.of(run, nodes)
     torch.set_num_threads(run.trainer.threads)
     spawn = rank_from_env(nodes) is None
     addr = "127.0.0.1" if spawn else os.environ.get("MASTER_ADDR", "127.0.0.1")
