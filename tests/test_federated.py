@@ -228,12 +228,14 @@ def test_scores_from_node_parts_equal_scores_for_all_tasks():
                               input_dim=2, num_targets=m, task_names=tuple(f"t{i}" for i in range(k)),
                               target_names=tuple(f"y{j}" for j in range(m)), classification_average=average)
         values = torch.rand(k, n, m, generator=g)
-        y = (torch.rand(k, n, m, generator=g) > 0.6).float() if task_type == "classification" else torch.rand(k, n, m, generator=g)
+        y = torch.rand(k, n, m, generator=g)
+        if task_type == "classification":
+            y = (y > 0.6).float()
         mask = torch.rand(k, n, m, generator=g) > 0.2
         mask[1, :, 0] = False  # a task-target with nothing to score
         names = problem.task_names
-        parts = [json.loads(json.dumps(task_scores(problem, [names[r] for r in rows], values[rows], y[rows], mask[rows])))
-                 for rows in groups]
+        parts = [task_scores(problem, [names[r] for r in rows], values[rows], y[rows], mask[rows]) for rows in groups]
+        parts = json.loads(json.dumps(parts))  # as they cross the wire
         combined, expected = combine_scores(problem, parts), scores_for(problem, values, y, mask)
         assert list(combined) == list(expected)
         for key, value in expected.items():
@@ -327,3 +329,12 @@ def test_the_federated_figures_go_to_the_logger_every_epoch():
             assert f"federated/nodes/{r}/{key}" in row
     assert row["federated/nodes/1/bytes_sent"] == fields["federated"]["per_node"]["1"]["epoch_bytes_sent"][0]
     assert "val/loss" in row and "val/mae" in row
+
+
+def test_a_node_that_stops_answering_is_named_after_the_timeout():
+    from fathom_bench.federated.central import Central
+    from fathom_bench.federated.transport import InProcessHub, PeerLost
+
+    run = plan(["synthetic"], ["fathom"], [0], ["corrected"], max_epochs=1)[0]
+    with pytest.raises(PeerLost, match="rank 1: sent nothing for 0.2 s"):
+        Central(run, 2, InProcessHub(3, timeout=0.2).transport(0)).main()

@@ -204,9 +204,11 @@ def _summary(nodes: int, tasks: dict, traffic: list[dict], results: dict, t: Met
             "epoch_bytes_received": [e["bytes_received"] for e in epochs],
             "step_seconds": [round(e["step_seconds"], 6) for e in epochs],
             "step_comm_seconds": [round(e["step_comm_seconds"], 6) for e in epochs],
+            "step_compute_seconds": [round(e["step_seconds"] - e["step_comm_seconds"], 6) for e in epochs],
         }
     return {"nodes": nodes, "central_bytes_sent": t.bytes_sent, "central_bytes_received": t.bytes_received,
             "per_node": per_node,
-            "note": "bytes: tensor payloads (no transport framing); step seconds: a node's wall time per "
-                    "training step, comm: the part of it spent blocked in the transport (sending, or "
-                    "waiting for the central node's answer)"}
+            "note": "bytes: tensor payloads (no transport framing); epoch bytes include validation; step "
+                    "figures are per training step, the mean over the epoch (bytes: its first, full batch); "
+                    "step seconds: a node's wall time per step, comm: the part of it blocked in the "
+                    "transport (sending, or waiting for the central node's answer), compute: the rest"}
