@@ -157,8 +157,11 @@ class WireCheck:
         return self.inner.recv(src, shape, dtype, kind)
 
 
-def test_only_algorithm_1_tensors_leave_a_node():
-    run = plan(["synthetic"], ["fathom"], [5], ["corrected"], max_epochs=1, limit_train_batches=3)[0]
+@pytest.mark.parametrize("method,overrides", [("fathom", {}), ("fathom", {"variant": "paper"}), ("fathom_ga", {})],
+                         ids=["code", "paper", "ga"])
+def test_only_algorithm_1_tensors_leave_a_node(method, overrides):
+    run = plan(["synthetic"], [method], [5], ["corrected"], max_epochs=1, limit_train_batches=3,
+               hparam_overrides=overrides)[0]
     wires = {}
 
     def wrap(rank, inner):
@@ -166,37 +169,39 @@ def test_only_algorithm_1_tensors_leave_a_node():
         return wires[rank]
 
     fields, central, nodes = run_in_process(run, 3, timeout=30, wrap=wrap)
-    problem = BenchDataModule("synthetic").problem
-    k_all, t, hidden = problem.num_tasks, problem.window, 64
+    dm = BenchDataModule("synthetic", seed=5)
+    batch = next(iter(dm.train_dataloader()))
+    k_all, t, hidden, b = dm.problem.num_tasks, dm.problem.window, 64, batch["x"].shape[1]
     allowed_json = {"hello": {"rank", "config_hash", "tasks", "windows", "problem"},
                     "summary": {"summary", "traffic"}, "result": {"test", "data_bytes"}}
     # the single-process tensors of step 0, to check the origin of what the nodes sent then
-    dm = BenchDataModule("synthetic", seed=5)
-    batch = next(iter(dm.train_dataloader()))
     torch.manual_seed(5)
-    model = run.method.build(dm.problem, "synthetic", {})
+    model = run.method.build(dm.problem, "synthetic", overrides)
     model.train()
-    gen = torch.Generator()
-    gen.set_state(torch.get_rng_state())
-    torch.empty((), dtype=torch.int64).random_()  # the train loader's base seed
+    torch.empty((), dtype=torch.int64).random_()  # what the train loader draws (its base seed)
     seq, _ = model.encode(batch["x"])
-    seq.retain_grad()
-    mixed = model.mix(seq)
+    message = model.node_message(seq)
+    message.retain_grad()
+    mixed = model.mix(message)
     mixed.retain_grad()
     loss = model.loss_fn(model.decode(batch["x"], mixed), batch["y"], batch["mask"]) + model.penalty()
     loss.backward()
+    steps = 1 if model.variant == "paper" else t
+    ga_grads = []
     for node in nodes:
-        k, b = len(node.rows), batch["x"].shape[1]
+        k = len(node.rows)
         sent = wires[node.rank].sent
         assert {dst for _, _, dst in sent} == {0}
-        step_kinds = [kind for kind, _, _ in sent if ":" not in kind and kind not in allowed_json]
+        step_kinds = {kind for kind, _, _ in sent if ":" not in kind and kind not in allowed_json}
         # per training step: representation, label count, attention gradient; per eval batch: representation
-        assert set(step_kinds) == {"representation", "tasks_with_labels", "attention_grad"}
+        assert step_kinds == {"representation", "tasks_with_labels", "attention_grad"}
         for kind, tensor, _ in sent:
             if kind == "representation":
-                assert tensor.shape[0] == k and tensor.shape[2:] == (t, hidden)
-            elif kind == "attention_grad":
-                assert tensor.shape[0] == k and tensor.shape[2] == t and tensor.dim() == 3
+                assert tensor.shape[0] == k and tensor.shape[2:] == (steps, hidden)
+            elif kind == "attention_grad" and model.global_attention:
+                assert tensor.shape == (k, b, t)
+            elif kind == "attention_grad":  # FATHOM-ga: the whole shared representation came down
+                assert tensor.shape == (b, t, k_all * hidden)
             elif kind == "tasks_with_labels":
                 assert tensor.shape == (1,) and tensor.dtype == torch.int64 and 0 <= int(tensor) <= k
             elif kind in allowed_json:
@@ -205,16 +210,24 @@ def test_only_algorithm_1_tensors_leave_a_node():
             else:
                 assert kind.endswith(":length") and tensor.shape == (1,)
         first = {kind: tensor for kind, tensor, _ in reversed(sent)}  # the first of each kind
-        torch.testing.assert_close(first["representation"], seq[node.rows].detach(), rtol=0, atol=1e-6)
-        torch.testing.assert_close(first["attention_grad"], mixed.grad[node.rows], rtol=1e-5, atol=1e-9)
         assert first["representation"].shape[1] == b
+        torch.testing.assert_close(first["representation"], message[node.rows].detach(), rtol=0, atol=1e-6)
+        if model.global_attention:
+            torch.testing.assert_close(first["attention_grad"], mixed.grad[node.rows], rtol=1e-5, atol=1e-9)
+        else:
+            ga_grads.append(first["attention_grad"])
+    if ga_grads:  # each node's share of the shared representation's gradient; they add up to it
+        torch.testing.assert_close(sum(ga_grads), mixed.grad, rtol=1e-5, atol=1e-9)
     # what crossed the wire is in the record, per node and epoch
     per_node = fields["federated"]["per_node"]
     assert set(per_node) == {"1", "2", "3"}
-    n1, b = per_node["1"], batch["x"].shape[1]
-    expected = 2 * b * t * (hidden + 1) * 4 + 8  # 2 tasks: B*T*(H+1) floats each way, one int64 count
-    assert n1["step_bytes_sent"] == n1["step_bytes_received"] == expected
-    assert n1["epoch_bytes_sent"][0] >= 3 * expected
+    n1 = per_node["1"]  # 2 tasks
+    if model.global_attention and steps == t:
+        expected = 2 * b * t * (hidden + 1) * 4 + 8  # B*T*(H+1) floats per task each way, one int64 count
+        assert n1["step_bytes_sent"] == n1["step_bytes_received"] == expected
+    elif not model.global_attention:
+        assert n1["step_bytes_received"] == 2 * b * t * hidden * 4 + 8 + b * t * k_all * hidden * 4
+    assert n1["epoch_bytes_sent"][0] >= 3 * n1["step_bytes_sent"]
 
 
 def test_scores_from_node_parts_equal_scores_for_all_tasks():

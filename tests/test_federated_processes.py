@@ -129,3 +129,32 @@ def test_air_quality_three_nodes_over_gloo_equal_one_process(real_data_dir, tmp_
         if isinstance(value, float):
             assert _close(fed["metrics"]["test"][key], value), key
     assert fed["federated"]["per_node"]["1"]["tasks"] == ["Aotizhongxin", "Changping", "Dingling"]
+
+
+@pytest.mark.slow
+def test_ranks_started_by_hand_as_on_several_machines(tmp_path):
+    """RANK / MASTER_ADDR / MASTER_PORT: every rank runs the same `train` command; rank 0 (the
+    central node) writes the record, the nodes only train their part."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = [sys.executable, "-m", "fathom_bench", "train", "--dataset", "synthetic", "--method", "fathom_ta",
+            "--federated", "2", "--max-epochs", "2", "--out", str(tmp_path), "--no-progress",
+            "--federated-timeout", "60"]
+    base = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
+    base.update(PYTHONPATH=str(REPO), WANDB_MODE="disabled", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                WORLD_SIZE="3")
+    procs = [subprocess.Popen(args, cwd=REPO, env={**base, "RANK": str(r)}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for r in range(3)]
+    try:
+        outs = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert [p.returncode for p in procs] == [0, 0, 0], [o[1][-1000:] for o in outs]
+    assert outs[1][0].strip() == "node 1: done" and outs[2][0].strip() == "node 2: done"
+    rec = read_record(tmp_path / "runs" / "corrected" / "synthetic" / "fathom_ta" / "seed=0.json")
+    assert rec["status"] == "ok" and rec["federated"]["processes"] == "started by the user (RANK)"
+    assert rec["epochs_run"] == 2
