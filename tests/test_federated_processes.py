@@ -158,3 +158,20 @@ def test_ranks_started_by_hand_as_on_several_machines(tmp_path):
     rec = read_record(tmp_path / "runs" / "corrected" / "synthetic" / "fathom_ta" / "seed=0.json")
     assert rec["status"] == "ok" and rec["federated"]["processes"] == "started by the user (RANK)"
     assert rec["epochs_run"] == 2
+
+
+@pytest.mark.slow
+def test_a_node_that_fails_before_joining_is_named_at_once(monkeypatch):
+    """A node whose data is bad exits before joining; the central node names it without waiting
+    for the timeout, and stops the other node."""
+    from fathom_bench.datasets.spec import load_dataset_spec
+    from fathom_bench.federated.launch import train_federated
+    from fathom_bench.federated.session import FederationError
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    run = plan([load_dataset_spec("synthetic", rows=12)], ["fathom"], [0], ["corrected"], max_epochs=1)[0]
+    started = time.monotonic()
+    with pytest.raises(FederationError, match=r"^node 1 \(rank 1\): dataset synthetic: task task00 has 12 rows"):
+        train_federated(run, nodes=2, timeout=300)
+    assert time.monotonic() - started < 120
+    assert not _workers_left('"rows": 12')

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
@@ -205,7 +206,8 @@ def train_federated(run, data_dir=None, logger=None, save_predictions=None, prog
                                         stdout=subprocess.DEVNULL, stderr=fh, start_new_session=True)
             children.append((rank, proc, err))
     try:
-        transport, backend = init_group(0, nodes + 1, addr, port, timeout, sock)
+        transport, backend = _join_watching(children, lambda: init_group(0, nodes + 1, addr, port, timeout, sock),
+                                            timeout)
         fields = Central(run, nodes, transport, logger).main()
     except PeerLost as exc:
         raise FederationError(_node_failure(exc.rank, exc.cause, children, timeout)) from None
@@ -233,6 +235,32 @@ def train_federated(run, data_dir=None, logger=None, save_predictions=None, prog
             "torch_threads": torch.get_num_threads()}
 
 
+def _join_watching(children, join, timeout: float):
+    """`join()` (blocks until every rank joined) while watching the node processes started here, so
+    that one that fails before joining (bad data, a crash at start) is named at once, not after the
+    timeout. The joining thread of a failed run is left to time out on its own."""
+    if not children:
+        return join()
+    result: dict = {}
+
+    def target():
+        try:
+            result["value"] = join()
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, name="federated-join", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.2)
+        dead = [r for r, proc, _ in children if proc.poll() not in (None, 0)]
+        if dead and thread.is_alive():
+            raise FederationError(_node_failure(dead[0], "exited before joining", children, timeout))
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
 def _node_failure(rank: int, cause: str, children, timeout: float) -> str:
     """One line: which node, and why (its own last error line, or how it exited)."""
     for r, proc, err in children:
@@ -245,7 +273,8 @@ def _node_failure(rank: int, cause: str, children, timeout: float) -> str:
         text = err.read_text(errors="replace") if err.exists() else ""
         lines = [ln for ln in text.splitlines() if ln.startswith("error: ") or re.match(r"^\w*(Error|Exception)\b", ln)]
         if proc.returncode == 2 and lines:
-            return lines[-1].removeprefix("error: ")
+            line = lines[-1].removeprefix("error: ")
+            return line if line.startswith(f"node {rank} ") else f"node {rank} (rank {rank}): {line}"
         how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit status {proc.returncode}"
         return f"node {rank} (rank {rank}): died during the run ({how}){': ' + lines[-1][:200] if lines else ''}"
     return f"node {rank} (rank {rank}): {cause}"
