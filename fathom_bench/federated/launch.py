@@ -11,7 +11,6 @@ timeout (`--federated-timeout`, default 60 s; a dead node is usually noticed at 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -21,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 
@@ -130,28 +128,6 @@ def leave_group() -> None:
     _GROUP.clear()
 
 
-def run_payload(run, data_dir, nodes: int, timeout: float) -> str:
-    """Everything a node process needs to rebuild the run (JSON)."""
-    return json.dumps({"dataset": {**run.dataset.__dict__, "split": list(run.dataset.split)},
-                       "method": run.method.key, "seed": run.seed, "protocol": run.protocol.name,
-                       "trainer": asdict(run.trainer), "overrides": run.hparam_overrides,
-                       "data_dir": str(data_dir) if data_dir else None, "nodes": nodes, "timeout": timeout})
-
-
-def run_from_payload(payload: dict):
-    from ..datasets.spec import DatasetSpec
-    from ..methods import get_method
-    from ..protocol import get_protocol
-    from ..runner.spec import RunSpec, TrainerSettings
-
-    from .spec import FederatedRunSpec
-
-    ds = DatasetSpec(**{**payload["dataset"], "split": tuple(payload["dataset"]["split"])})
-    run = RunSpec(ds, get_method(payload["method"]), int(payload["seed"]), get_protocol(payload["protocol"]),
-                  TrainerSettings(**payload["trainer"]), dict(payload["overrides"] or {}))
-    return FederatedRunSpec.of(run, int(payload["nodes"]))
-
-
 def run_node(run, rank: int, nodes: int, data_dir=None, timeout: float = DEFAULT_TIMEOUT,
              addr: str | None = None, port: int | None = None) -> None:
     """One node process: join, train its part, leave."""
@@ -195,6 +171,8 @@ def train_federated(run, data_dir=None, logger=None, save_predictions=None, prog
     children: list[tuple[int, subprocess.Popen, Path]] = []
     logs = Path(tempfile.mkdtemp(prefix="fathom-federated-"))
     if spawn:
+        from .worker import run_payload
+
         payload = run_payload(run, data_dir, nodes, timeout)
         for rank in range(1, nodes + 1):
             env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": str(nodes + 1), "MASTER_ADDR": addr,
@@ -278,26 +256,6 @@ def _node_failure(rank: int, cause: str, children, timeout: float) -> str:
         how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit status {proc.returncode}"
         return f"node {rank} (rank {rank}): died during the run ({how}){': ' + lines[-1][:200] if lines else ''}"
     return f"node {rank} (rank {rank}): {cause}"
-
-
-def fault_hook(rank: int) -> None:
-    """Fault injection for the failure tests: `FATHOM_BENCH_FEDERATED_FAULT=<rank>:<step>` makes that
-    node's process kill itself (SIGKILL) at that training step of the first epoch."""
-    spec = os.environ.get("FATHOM_BENCH_FEDERATED_FAULT")
-    if not spec or int(spec.split(":")[0]) != rank:
-        return
-    from . import session
-
-    step = int(spec.split(":")[1])
-    original = session.Node._train_step
-    count = iter(range(10**9))
-
-    def dying_step(self, *args):
-        if next(count) == step:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return original(self, *args)
-
-    session.Node._train_step = dying_step
 
 
 def _stop(children, grace: float) -> None:
