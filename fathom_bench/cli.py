@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from .errors import BadInput
+from .federated.options import add_arguments as add_federated_arguments
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="+")
     p.add_argument("--figures", action="store_true", help="then draw the paper's figures (see `figures`)")
     _common(p)
+    add_federated_arguments(p)
 
     p = sub.add_parser("train", help="one run")
     p.add_argument("--dataset", required=True)
@@ -61,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true")
     _common(p)
+    add_federated_arguments(p)
 
     sub.add_parser("methods", help="every known method with its source and paper")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .errors import BadInput
@@ -54,7 +55,8 @@ def reproduce(args) -> int:
                             methods=args.methods, protocol=args.protocol, data_dir=args.data_dir, out=args.out,
                             wandb=args.wandb, max_epochs=args.max_epochs, save_predictions=args.save_predictions,
                             progress=not args.no_progress, threads=args.threads, overrides=_sets(args),
-                            save_attention=args.save_attention, figures=args.figures)
+                            save_attention=args.save_attention, figures=args.figures, federated=args.federated,
+                            federated_timeout=args.federated_timeout)
     report, written = run(opts)
     print(f"{report.trained} runs trained, {report.skipped} reused, {len(report.failed)} failed "
           f"in {report.seconds:.0f} s")
@@ -77,9 +79,18 @@ def train(args) -> int:
                 **budget(cfg, args.quick, args.max_epochs, args.threads))
     runs = apply_overrides(runs, _sets(args))
     out = Path(args.out) if args.out else results_dir() / "train"
+    train_fn = None
+    if args.federated is not None:
+        from .federated.launch import federated_runs
+
+        runs, train_fn = federated_runs(runs, args.federated, args.federated_timeout, args.data_dir)
+        if train_fn is None:  # this process was a node (RANK > 0): the central node writes the record
+            print(f"node {os.environ['RANK']}: done")
+            return 0
+        out = Path(args.out) if args.out else results_dir() / "train-federated"
     report = run_grid(runs, out, data_dir=args.data_dir, wandb_mode=resolve_mode(args.wandb), table="train",
                       save_predictions=args.save_predictions, progress=not args.no_progress,
-                      save_attention=args.save_attention)
+                      save_attention=args.save_attention, train=train_fn)
     from .records import read_record, record_path
 
     for run in runs:

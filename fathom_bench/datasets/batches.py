@@ -34,9 +34,11 @@ def gather(parts: list[TaskPart], idx: torch.Tensor, valid: torch.Tensor | None 
 class TrainBatches(IterableDataset):
     """Shuffled, index-aligned batches; a new permutation each epoch, fixed by (seed, epoch)."""
 
-    def __init__(self, parts: list[TaskPart], batch_size: int, seed: int, limit_batches: int | None = None):
+    def __init__(self, parts: list[TaskPart], batch_size: int, seed: int, limit_batches: int | None = None,
+                 length: int | None = None):
         self.parts, self.batch_size, self.seed = parts, batch_size, seed
-        self.length = max(len(p) for p in parts)
+        # `length`: L of all tasks when `parts` are some of them (a federated node's own tasks)
+        self.length = length or max(len(p) for p in parts)
         self.limit_batches = limit_batches
         self.epoch = 0
 
@@ -55,9 +57,9 @@ class TrainBatches(IterableDataset):
 class EvalBatches(IterableDataset):
     """Every window of every task exactly once, in time order; padding positions masked."""
 
-    def __init__(self, parts: list[TaskPart], batch_size: int):
+    def __init__(self, parts: list[TaskPart], batch_size: int, length: int | None = None):
         self.parts, self.batch_size = parts, batch_size
-        self.length = max(len(p) for p in parts)
+        self.length = length or max(len(p) for p in parts)
 
     def __len__(self) -> int:
         return math.ceil(self.length / self.batch_size)

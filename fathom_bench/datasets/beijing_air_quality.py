@@ -10,6 +10,7 @@ every station must have the same (year, month, day, hour) rows.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,16 @@ def _file_names(spec: DatasetSpec) -> tuple[list[str], list[str]]:
         raise BadInput(f"{spec.path or spec.name}: option stations must list the stations used")
     pattern = str(spec.options.get("file_pattern", DEFAULT_PATTERN))
     return stations, [pattern.format(station=s) for s in stations]
+
+
+def task_names(spec: DatasetSpec) -> list[str]:
+    """One task per station of `options.stations`."""
+    return _file_names(spec)[0]
+
+
+def select_tasks(spec: DatasetSpec, names: list[str]) -> DatasetSpec:
+    """The spec that reads only these stations' files (a federated node's own)."""
+    return replace(spec, options={**spec.options, "stations": [s for s in task_names(spec) if s in set(names)]})
 
 
 def load(spec: DatasetSpec, folder: Path) -> RawDataset:

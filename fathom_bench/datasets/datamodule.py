@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import lightning as L
 from torch.utils.data import DataLoader
 
+from ..errors import BadInput
 from ..paths import data_dir as resolve_data_dir
 from ..problem import ProblemSpec
 from ..protocol import Protocol, get_protocol
@@ -18,10 +21,32 @@ from .windows import PreparedData, prepare
 _CACHE: dict[tuple, PreparedData] = {}
 
 
-def load_raw(spec: DatasetSpec, data_dir: str | Path | None = None) -> RawDataset:
-    """Read (and verify, or download) the dataset's files into per-task arrays."""
+def load_raw(spec: DatasetSpec, data_dir: str | Path | None = None, tasks: list[str] | None = None) -> RawDataset:
+    """Read (and verify, or download) the dataset's files into per-task arrays.
+
+    `tasks`: only these tasks (names), in the dataset's order. A loader module whose files are per
+    task says how to read some of them with `select_tasks(spec, names) -> DatasetSpec` (then only
+    their files are opened); any other is read whole and the other tasks are dropped.
+    """
     folder = resolve_data_dir(data_dir) / spec.name
-    return spec.load_function()(spec, folder)
+    load = spec.load_function()
+    select = getattr(sys.modules[load.__module__], "select_tasks", None) if tasks is not None else None
+    raw = load(select(spec, list(tasks)) if select is not None else spec, folder)
+    if tasks is None:
+        return raw
+    known = [t.name for t in raw.tasks]
+    missing = [name for name in tasks if name not in known]
+    if missing:
+        raise BadInput(f"dataset {spec.name}: no task named {missing[0]!r}; its tasks are {', '.join(known)}")
+    return replace(raw, tasks=[t for t in raw.tasks if t.name in set(tasks)])
+
+
+def task_names(spec: DatasetSpec, data_dir: str | Path | None = None) -> list[str]:
+    """The dataset's task names, in order: from its config when its loader module says how
+    (`task_names(spec)`), else by reading it."""
+    load = spec.load_function()
+    names = getattr(sys.modules[load.__module__], "task_names", None)
+    return list(names(spec)) if names is not None else [t.name for t in load_raw(spec, data_dir).tasks]
 
 
 def load_prepared(spec: DatasetSpec, protocol: Protocol, data_dir=None, cache: bool = True) -> PreparedData:

@@ -52,6 +52,11 @@ def make_synthetic(task_type: str = "regression", tasks: int = 4, features: int 
     )
 
 
+def task_names(spec: DatasetSpec) -> list[str]:
+    """Every task is generated from one shared latent signal, so a subset is generated whole, then cut."""
+    return [f"task{k:02d}" for k in range(int(spec.options.get("tasks", 4)))]
+
+
 def load(spec: DatasetSpec, folder: Path | None = None) -> RawDataset:
     """Loader entry for `configs/datasets/synthetic.yaml`; reads no files."""
     o = spec.options

@@ -72,7 +72,7 @@ class FATHOM(BenchModule):
             raise BadInput(f"shared_from: unknown {shared_from!r}; choose one of {', '.join(SHARED_FROM)}")
         p = self.problem
         k, t, d = p.num_tasks, p.window, p.input_dim
-        self.variant, self.shared_from = variant, shared_from
+        self.variant, self.shared_from, self.global_attention = variant, shared_from, global_attention
         self.task_attention: TaskFeatureAttention | None = None
         local = d  # width of each task's local representation (what the first LSTM reads)
         if task_attention:
@@ -105,22 +105,45 @@ class FATHOM(BenchModule):
         second LSTM `[K, B, H]` -> Dense `[K, B, 64]` -> `[K, B, M]`.
         Stores detached `self.attention["task"]` `[K, B, T, D]` (sums to 1 over D) and
         `self.attention["temporal"]` `[K, B, T]` (sums to 1 over T) for the layers present.
+        The three stages are Algorithm 1's: `encode` (nodes, lines 2-4), `mix` (central node, lines
+        6-7), `decode` (nodes, lines 8-11); `fathom_bench.federated` runs them on separate processes.
         """
-        k, b, t, _ = x.shape
+        seq, attention = self.encode(x)
+        mixed = self.mix(seq)
+        if self.global_attention:
+            attention["temporal"] = mixed.detach()
+        self.attention = attention
+        return self.decode(x, mixed)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Per task: x `[K, B, T, D]` -> local representation `[K, B, T, S]`, {"task": weights}."""
         attention: dict[str, torch.Tensor] = {}
         local = x
         if self.task_attention is not None:
             local, weights = self.task_attention(x)
             attention["task"] = weights.detach()
-        seq = self.lstm1(local) if self.lstm1 is not None else local  # [K, B, T, S]
-        shared = seq.permute(1, 2, 0, 3).reshape(b, t, -1)  # concatenation over tasks: [B, T, K*S]
-        if self.temporal_attention is not None:
-            flat = shared.reshape(b, -1) if self.variant == "code" else shared[:, -1]
-            weights = self.temporal_attention(flat)  # [K, B, T]
-            attention["temporal"] = weights.detach()
-            second = x * weights.unsqueeze(-1)
+        return (self.lstm1(local) if self.lstm1 is not None else local), attention
+
+    def node_message(self, seq: torch.Tensor) -> torch.Tensor:
+        """What of `encode`'s output the central node reads: every step `[K, B, T, S]`, or (paper
+        variant, Eq. 8) the last hidden state only, `[K, B, 1, S]`."""
+        return seq[:, :, -1:] if self.global_attention and self.variant == "paper" else seq
+
+    def mix(self, seq: torch.Tensor) -> torch.Tensor:
+        """All tasks' `[K, B, T', S]` -> temporal weights `[K, B, T]`, or (ga) the shared `[B, T', K*S]`."""
+        b, t = seq.shape[1], seq.shape[2]
+        shared = seq.permute(1, 2, 0, 3).reshape(b, t, -1)  # concatenation over tasks: [B, T', K*S]
+        if not self.global_attention:
+            return shared
+        flat = shared.reshape(b, -1) if self.variant == "code" else shared[:, -1]
+        return self.temporal_attention(flat)  # [K, B, T]
+
+    def decode(self, x: torch.Tensor, mixed: torch.Tensor) -> torch.Tensor:
+        """Per task: raw x `[K, B, T, D]` and `mix`'s output -> `[K, B, M]`."""
+        k, b, t, _ = x.shape
+        if self.global_attention:
+            second = x * mixed.unsqueeze(-1)
         else:
-            second = shared.expand(k, b, t, shared.shape[-1])  # one view, read by every task
-        self.attention = attention
+            second = mixed.expand(k, b, t, mixed.shape[-1])  # one view, read by every task
         h = torch.relu(self.dense(self.lstm2(second)))
         return self.out(h)

@@ -89,10 +89,14 @@ def _base_fields(run: RunSpec, table: str) -> dict:
 
 def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "disabled", table: str = "table3",
              save_predictions: bool = False, progress: bool = True, log=print,
-             save_attention: bool = False) -> GridReport:
+             save_attention: bool = False, train=None) -> GridReport:
+    """`train(run, data_dir=, logger=, save_predictions=, save_attention=)`: how one run trains (default
+    `train_one`; `--federated` passes its own)."""
     from tqdm.auto import tqdm
 
     from .train import train_one
+
+    train = train or train_one
 
     out = Path(out)
     report = GridReport(planned=len(runs))
@@ -116,9 +120,9 @@ def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "d
             logger = tracking.run_logger(wandb_mode, out, name=run.key, group=f"{table}-{run.dataset.name}",
                                          job_type=run.method.key, config=fields["config"])
             try:
-                result = train_one(run, data_dir=data_dir, logger=logger,
-                                   save_predictions=path.with_suffix(".npz") if save_predictions else None,
-                                   save_attention=path.with_suffix(".attention.npz") if save_attention else None)
+                result = train(run, data_dir=data_dir, logger=logger,
+                               save_predictions=path.with_suffix(".npz") if save_predictions else None,
+                               save_attention=path.with_suffix(".attention.npz") if save_attention else None)
             except (BadInput, KeyboardInterrupt):
                 if logger is not None:
                     logger.experiment.finish(exit_code=1)

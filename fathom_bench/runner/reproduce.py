@@ -42,6 +42,9 @@ class ReproduceOptions:
     overrides: dict | None = None
     save_attention: bool = False
     figures: bool = False
+    #: nodes of a federated run (FATHOM and its ablations only), None: single process
+    federated: int | None = None
+    federated_timeout: float = 60.0
 
 
 def table_datasets(cfg: dict) -> list[str]:
@@ -131,11 +134,17 @@ def reproduce(opts: ReproduceOptions, log=print) -> tuple[GridReport, list[Path]
     mode = tracking.resolve_mode(opts.wandb)
     planned = plan_table(cfg, opts)
     out = Path(opts.out) if opts.out else default_out(cfg, opts.quick)
+    train = None
+    if opts.federated is not None:
+        from ..federated.launch import federated_reproduce
+
+        planned, train = federated_reproduce(planned, opts)
+        out = Path(opts.out) if opts.out else out.with_name(out.name + "-federated")
     log(f"{cfg['name']}: {len(planned)} runs ({'QUICK budget, not a reproduction; ' if opts.quick else ''}"
         f"W&B {mode}) -> {out}")
     report = run_grid(planned, out, data_dir=opts.data_dir, wandb_mode=mode, table=cfg["name"],
                       save_predictions=opts.save_predictions, progress=opts.progress, log=log,
-                      save_attention=opts.save_attention)
+                      save_attention=opts.save_attention, train=train)
     written = write_tables(cfg, out, planned, protocols_of(opts.protocol), mode, log=log)
     if opts.figures:  # from the records and saved attention just written (no training code involved)
         from ..figures import write_figures
