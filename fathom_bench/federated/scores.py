@@ -21,7 +21,8 @@ def task_scores(problem: ProblemSpec, names: list[str], values: torch.Tensor, y:
     """One node's part: `values`, `y`, `mask` `[k, N, M]` of its tasks `names` (original units)."""
     if problem.is_classification:
         r = classification_scores(values, y, mask, problem.classification_average, task_names=tuple(names))
-        return {"per_task": r["per_task"], "labels_left_out": r.get("labels_left_out", 0)}
+        return {"per_task": r["per_task"], "labels_left_out": r.get("labels_left_out", 0),
+                "ba_labels_left_out": r.get("ba_labels_left_out", 0)}
     r = regression_scores(values, y, mask, problem.target_names, tuple(names))
     part = {"per_task": r["per_task"], "scored": (mask.sum(1) > 0).tolist()}
     if problem.protocol == "paper":
@@ -40,12 +41,16 @@ def combine_scores(problem: ProblemSpec, parts: list[dict]) -> dict:
     for part in parts:
         per_task.update(part["per_task"])
     if problem.is_classification:
-        keys = ("precision", "recall", "f1", "ba")
-        out: dict = {k: float(sum(v[k] for v in per_task.values()) / max(len(per_task), 1)) for k in keys}
+        out: dict = {}
+        for key in ("precision", "recall", "f1", "ba"):  # as classification_scores: over tasks that score the key
+            scored = [v[key] for v in per_task.values() if key in v]
+            out[key] = float(sum(scored) / len(scored)) if scored else math.nan
         out["per_task"] = per_task
         if problem.classification_average == "macro":
             out["labels_left_out"] = sum(int(p["labels_left_out"]) for p in parts)
-            out["tasks_scored"] = len(per_task)
+            out["tasks_scored"] = sum("f1" in v for v in per_task.values())
+            out["ba_labels_left_out"] = sum(int(p["ba_labels_left_out"]) for p in parts)
+            out["ba_tasks_scored"] = sum("ba" in v for v in per_task.values())
         return out
     scored = [row for part in parts for row in part["scored"]]
     names = list(per_task)
