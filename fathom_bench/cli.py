@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from .errors import BadInput
+from .runner.execution import add_options as add_execution_options
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,6 +25,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads per run (default 1: bit-identical results on any machine)")
+    add_execution_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, help="number of paired seeds (default 10; 2 with --quick)")
     p.add_argument("--datasets", nargs="+")
     p.add_argument("--methods", nargs="+")
+    p.add_argument("--plan", action="store_true", help="print the runs left and their estimated cost; train nothing")
     _common(p)
 
     p = sub.add_parser("train", help="one run")
@@ -63,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for leaderboard.md (default: results/ for the reference runs, "
                    "else the --results folder)")
     p.add_argument("--no-progress", action="store_true")
+    add_execution_options(p)
 
     p = sub.add_parser("leaderboard", help="rank every method from run records")
     p.add_argument("--results", default=None, help="run records (default: results/reference)")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .errors import BadInput
 from .paths import results_dir
+from .runner.execution import check_out, from_args as execution_from_args
 
 
 def _reference_dir(option: str | None) -> Path:
@@ -40,10 +41,14 @@ def reproduce(args) -> int:
     opts = ReproduceOptions(table=args.table, quick=args.quick, seeds=args.seeds, datasets=args.datasets,
                             methods=args.methods, protocol=args.protocol, data_dir=args.data_dir, out=args.out,
                             wandb=args.wandb, max_epochs=args.max_epochs, save_predictions=args.save_predictions,
-                            progress=not args.no_progress, threads=args.threads)
+                            progress=not args.no_progress, threads=args.threads,
+                            execution=execution_from_args(args), plan_only=args.plan)
     report, written = run(opts)
+    if args.plan:
+        return 0
     print(f"{report.trained} runs trained, {report.skipped} reused, {len(report.failed)} failed "
-          f"in {report.seconds:.0f} s")
+          f"in {report.seconds:.0f} s" + (f", peak RSS per job {report.peak_rss_mb / 1024:.2f} GiB"
+                                          if report.peak_rss_mb else ""))
     for path in written:
         print(f"wrote {path}")
     for line in report.failed:
@@ -58,11 +63,14 @@ def train(args) -> int:
     from .tables import load_table_config
 
     cfg = load_table_config("3") if args.quick else {}  # --quick: Table III's quick budget
+    execution = execution_from_args(args)
     runs = plan([args.dataset], [args.method], [args.seed], protocols_of(args.protocol),
-                **budget(cfg, args.quick, args.max_epochs, args.threads))
+                accelerator=execution.resolved_accelerator(), **budget(cfg, args.quick, args.max_epochs, args.threads))
     out = Path(args.out) if args.out else results_dir() / "train"
+    check_out(out)
     report = run_grid(runs, out, data_dir=args.data_dir, wandb_mode=resolve_mode(args.wandb), table="train",
-                      save_predictions=args.save_predictions, progress=not args.no_progress)
+                      save_predictions=args.save_predictions, progress=not args.no_progress,
+                      executor=execution.make(threads=args.threads), devices=execution.devices)
     from .records import read_record, record_path
 
     for run in runs:
@@ -93,7 +101,8 @@ def evaluate(args) -> int:
 
     results = _reference_dir(args.results)
     report = run(args.method, results, seeds=args.seeds, datasets=args.datasets, protocol=args.protocol,
-                 data_dir=args.data_dir, wandb=args.wandb, progress=not args.no_progress)
+                 data_dir=args.data_dir, wandb=args.wandb, progress=not args.no_progress,
+                 execution=execution_from_args(args))
     print(f"{report.trained} runs trained, {report.skipped} reused, {len(report.failed)} failed")
     args.format = ["md"]
     leaderboard(args)
