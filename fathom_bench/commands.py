@@ -73,8 +73,14 @@ def train(args) -> int:
                       executor=execution.make(threads=args.threads), devices=execution.devices)
     from .records import read_record, record_path
 
+    if report.submitted and not execution.wait:
+        print(f"submitted {report.submitted} run(s); their records will appear under {out / 'runs'}")
+        return 0
     for run in runs:
         path = record_path(out, run.protocol.name, run.dataset.name, run.method.key, run.seed)
+        if not path.is_file():  # lost (killed): retried by the same command
+            print(f"{path}: no record")
+            continue
         rec = read_record(path)
         test = {k: round(v, 4) for k, v in rec["metrics"].get("test", {}).items() if isinstance(v, (int, float))}
         print(f"{path}: {rec['status']} {rec.get('error') or ''} {test}")

@@ -33,6 +33,7 @@ write_conf() {
   cpus="$(nproc)"
   mem="$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)"
   mkdir -p "$DIR/ctld" "$DIR/d" "$DIR/log" "$DIR/munge"
+  chmod 755 "$DIR"  # munged runs as user munge and must reach its socket folder
   cat > "$CONF" <<EOF
 ClusterName=fathom-local
 SlurmctldHost=localhost(127.0.0.1)
