@@ -43,7 +43,7 @@ def comparable(out: Path) -> dict:
 def test_two_dataset_quick_grid_through_slurm_equals_local_records(slurm_cluster, real_data_dir, tmp_path):
     grid = ["reproduce", "--table", "3", "--quick", "--seeds", "1", "--datasets", "beijing_air_quality", "fitrec",
             "--methods", "lr", "m_lstm", "persistence", "--data-dir", str(real_data_dir), "--no-progress"]
-    slurm = cli(*grid, "--out", str(tmp_path / "slurm"), "--executor", "slurm", "--jobs", "2")
+    slurm = cli(*grid, "--out", str(tmp_path / "slurm"), "--executor", "slurm", "--jobs", "2", "--runs-per-task", "3")
     assert "6 runs trained, 0 reused, 0 failed" in slurm.stdout
     cli(*grid, "--out", str(tmp_path / "local"))
     local, remote = comparable(tmp_path / "local"), comparable(tmp_path / "slurm")

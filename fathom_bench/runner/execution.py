@@ -25,6 +25,7 @@ class Execution:
     mem_gb: float | None = None
     gpus: int = 0
     wait: bool = True
+    runs_per_task: int = 1
 
     def resolved_accelerator(self) -> str:
         """cpu or gpu. `auto`: gpu when torch sees one here, or when SLURM tasks are given GPUs."""
@@ -53,7 +54,7 @@ class Execution:
             raise BadInput(f"--jobs: needs at least 1, not {self.jobs}")
         executor = get_executor(self.executor, jobs=self.jobs, threads=threads, partition=self.partition,
                                 time_min=self.time_min or time_min, cpus=self.cpus, mem_gb=self.mem_gb,
-                                gpus=self.gpus, wait=self.wait)
+                                gpus=self.gpus, wait=self.wait, runs_per_task=self.runs_per_task)
         executor.check()
         return executor
 
@@ -69,7 +70,8 @@ def from_args(args) -> Execution:
                      accelerator=getattr(args, "accelerator", "cpu"), devices=devices or None,
                      partition=getattr(args, "partition", None), time_min=getattr(args, "time_min", None),
                      cpus=getattr(args, "cpus_per_task", None), mem_gb=getattr(args, "mem_gb", None),
-                     gpus=getattr(args, "gpus", 0) or 0, wait=not getattr(args, "no_wait", False))
+                     gpus=getattr(args, "gpus", 0) or 0, wait=not getattr(args, "no_wait", False),
+                     runs_per_task=getattr(args, "runs_per_task", 1))
 
 
 def check_out(out: Path) -> None:
@@ -100,4 +102,6 @@ def add_options(p) -> None:
     g.add_argument("--cpus-per-task", type=int, help="slurm: CPUs per task (default: --threads)")
     g.add_argument("--mem-gb", type=float, help="slurm: memory per task in GB (default: the cluster's)")
     g.add_argument("--gpus", type=int, default=0, help="slurm: GPUs per task")
+    g.add_argument("--runs-per-task", type=int, default=1,
+                   help="slurm: runs one after another in each array task (spreads start-up cost)")
     g.add_argument("--no-wait", action="store_true", help="slurm: submit and return; a later reproduce builds the tables")

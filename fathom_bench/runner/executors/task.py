@@ -90,6 +90,24 @@ def execute(task: RunTask) -> Outcome:
     return Outcome(run.key, result["status"], result.get("error"), rss)
 
 
+def execute_all(tasks: list[RunTask]) -> list[Outcome]:
+    """Several runs in one process, one after another (each record written as it finishes)."""
+    return [execute(task) for task in tasks]
+
+
+def recorded(task: RunTask) -> Outcome | None:
+    """The outcome a task's record on disk tells (None when there is no valid record of this run)."""
+    from ...records import read_record
+
+    try:
+        rec = read_record(task.path) if task.path.is_file() else None
+    except BadInput:
+        return None
+    if rec is None or rec.get("config_hash") != task.run.config_hash():
+        return None
+    return Outcome(task.run.key, rec["status"], rec.get("error"), rec.get("peak_rss_mb"))
+
+
 def pin_threads(threads: int) -> None:
     """Process initializer: the run's thread count for OpenMP/MKL before torch is imported."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
