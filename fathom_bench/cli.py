@@ -7,6 +7,7 @@ import argparse
 import sys
 from .errors import BadInput
 from .federated.options import add_arguments as add_federated_arguments
+from .runner.execution import add_options as add_execution_options
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,6 +30,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads per run (default 1: bit-identical results on any machine)")
     _set_option(p)
+    add_execution_options(p)
 
 
 def _set_option(p: argparse.ArgumentParser) -> None:
@@ -54,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datasets", nargs="+")
     p.add_argument("--methods", nargs="+")
     p.add_argument("--figures", action="store_true", help="then draw the paper's figures (see `figures`)")
+    p.add_argument("--plan", action="store_true", help="print the runs left and their estimated cost; train nothing")
     _common(p)
     add_federated_arguments(p)
 
@@ -79,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "else the --results folder)")
     p.add_argument("--no-progress", action="store_true")
     _set_option(p)
+    add_execution_options(p)
 
     p = sub.add_parser("leaderboard", help="rank every method from run records")
     p.add_argument("--results", default=None, help="run records (default: results/reference)")

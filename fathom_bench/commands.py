@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .errors import BadInput
 from .paths import results_dir
+from .runner.execution import check_out, from_args as execution_from_args
 
 
 def _reference_dir(option: str | None) -> Path:
@@ -56,10 +57,14 @@ def reproduce(args) -> int:
                             wandb=args.wandb, max_epochs=args.max_epochs, save_predictions=args.save_predictions,
                             progress=not args.no_progress, threads=args.threads, overrides=_sets(args),
                             save_attention=args.save_attention, figures=args.figures, federated=args.federated,
-                            federated_timeout=args.federated_timeout)
+                            federated_timeout=args.federated_timeout, execution=execution_from_args(args),
+                            plan_only=args.plan)
     report, written = run(opts)
+    if args.plan:
+        return 0
     print(f"{report.trained} runs trained, {report.skipped} reused, {len(report.failed)} failed "
-          f"in {report.seconds:.0f} s")
+          f"in {report.seconds:.0f} s" + (f", peak RSS per job {report.peak_rss_mb / 1024:.2f} GiB"
+                                          if report.peak_rss_mb else ""))
     for path in written:
         print(f"wrote {path}")
     for line in report.failed:
@@ -75,8 +80,9 @@ def train(args) -> int:
     from .tables import load_table_config
 
     cfg = load_table_config("3") if args.quick else {}  # --quick: Table III's quick budget
+    execution = execution_from_args(args)
     runs = plan([args.dataset], [args.method], [args.seed], protocols_of(args.protocol),
-                **budget(cfg, args.quick, args.max_epochs, args.threads))
+                accelerator=execution.resolved_accelerator(), **budget(cfg, args.quick, args.max_epochs, args.threads))
     runs = apply_overrides(runs, _sets(args))
     out = Path(args.out) if args.out else results_dir() / "train"
     train_fn = None
@@ -88,13 +94,21 @@ def train(args) -> int:
             print(f"node {os.environ['RANK']}: done")
             return 0
         out = Path(args.out) if args.out else results_dir() / "train-federated"
+    check_out(out)
     report = run_grid(runs, out, data_dir=args.data_dir, wandb_mode=resolve_mode(args.wandb), table="train",
                       save_predictions=args.save_predictions, progress=not args.no_progress,
+                      executor=execution.make(threads=args.threads), devices=execution.devices,
                       save_attention=args.save_attention, train=train_fn)
     from .records import read_record, record_path
 
+    if report.submitted and not execution.wait:
+        print(f"submitted {report.submitted} run(s); their records will appear under {out / 'runs'}")
+        return 0
     for run in runs:
         path = record_path(out, run.protocol.name, run.dataset.name, run.method.key, run.seed)
+        if not path.is_file():  # lost (killed): retried by the same command
+            print(f"{path}: no record")
+            continue
         rec = read_record(path)
         test = {k: round(v, 4) for k, v in rec["metrics"].get("test", {}).items() if isinstance(v, (int, float))}
         print(f"{path}: {rec['status']} {rec.get('error') or ''} {test}")
@@ -121,7 +135,8 @@ def evaluate(args) -> int:
 
     results = _reference_dir(args.results)
     report = run(args.method, results, seeds=args.seeds, datasets=args.datasets, protocol=args.protocol,
-                 data_dir=args.data_dir, wandb=args.wandb, progress=not args.no_progress, overrides=_sets(args))
+                 data_dir=args.data_dir, wandb=args.wandb, progress=not args.no_progress, overrides=_sets(args),
+                 execution=execution_from_args(args))
     print(f"{report.trained} runs trained, {report.skipped} reused, {len(report.failed)} failed")
     args.format = ["md"]
     leaderboard(args)

@@ -148,7 +148,7 @@ def run_node(run, rank: int, nodes: int, data_dir=None, timeout: float = DEFAULT
 
 
 def train_federated(run, data_dir=None, logger=None, save_predictions=None, progress_bar=None, *,
-                    nodes: int, timeout: float = DEFAULT_TIMEOUT, save_attention=None) -> dict:
+                    nodes: int, timeout: float = DEFAULT_TIMEOUT, save_attention=None, device=None) -> dict:
     """`run_grid`'s trainer for `--federated`: the central node here; node processes started here
     unless `RANK` says this is one process of a multi-machine run."""
     import torch
@@ -160,6 +160,8 @@ def train_federated(run, data_dir=None, logger=None, save_predictions=None, prog
         raise BadInput("--save-predictions: in a federated run the predictions stay on the nodes")
     if save_attention is not None:
         raise BadInput("--save-attention: in a federated run the attention stays on the nodes")
+    if device is not None:
+        raise BadInput("--devices: a federated run places its nodes itself (NCCL when every process has a GPU)")
     from .spec import FederatedRunSpec
 
     check_methods([run])

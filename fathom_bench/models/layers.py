@@ -1,9 +1,9 @@
 """Per-task building blocks shared by FATHOM and the baselines.
 
 Every layer here holds one set of weights per task and maps `[K, B, ..., in]` to
-`[K, B, ..., out]`. Dense layers batch the K tasks in one einsum; LSTMs loop over per-task
-`nn.LSTM` modules, which on this CPU (fused oneDNN kernels) measured faster than one
-batched-matmul LSTM over stacked task weights (see README, "Speed").
+`[K, B, ..., out]`. Dense layers batch the K tasks in one einsum; LSTMs have two forms (a loop
+over per-task fused `nn.LSTM`s, or one LSTM over stacked task weights), chosen per device.
+Nothing here creates a tensor on a fixed device: every layer runs wherever its input lies.
 """
 
 from __future__ import annotations
@@ -35,29 +35,87 @@ class TaskLinear(nn.Module):
 
 
 class TaskLSTM(nn.Module):
-    """One `nn.LSTM` per task, run in a loop: `[K, B, T, in] -> [K, B, T, H]` or `[K, B, H]`.
+    """K per-task LSTMs: `[K, B, T, in] -> [K, B, T, H]` or `[K, B, H]`, in one of two forms.
 
-    Keras' LSTMs in the authors' code use `activation='relu'` and recurrent dropout; the fused
-    torch LSTM has tanh and no recurrent dropout. We keep the fused kernel (an order of magnitude
-    faster on CPU) and apply `dropout` to the inputs, as Keras' `dropout=` does.
+    - `loop`: one fused `nn.LSTM` per task, run in a loop (on this CPU, oneDNN's fused kernel
+      measured an order of magnitude faster than the alternative; see README, "Speed");
+    - `batched`: one LSTM over the K tasks' stacked weights (a `bmm` per time step), fewer,
+      larger kernels: what a GPU tends to prefer.
+    Both compute the same function from the same parameters (tested). On the CPU the form is
+    always `loop`, so CPU results stay bit-identical; on any other device it is chosen once per
+    shape by timing both (`choose_lstm_form`). Keras' LSTMs in the authors' code use
+    `activation='relu'` and recurrent dropout; the fused torch LSTM has tanh and no recurrent
+    dropout. We keep tanh and apply `dropout` to the inputs, as Keras' `dropout=` does.
     """
 
     def __init__(self, tasks: int, in_features: int, hidden: int, dropout: float = 0.0,
-                 return_sequences: bool = False):
+                 return_sequences: bool = False, form: str | None = None):
         super().__init__()
         self.lstms = nn.ModuleList(nn.LSTM(in_features, hidden, batch_first=True) for _ in range(tasks))
         self.dropout = nn.Dropout(dropout)
         self.return_sequences = return_sequences
+        self.form = form  # None: "loop" on the CPU, measured elsewhere
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: `[K, B, T, in]` -> `[K, B, T, H]` (return_sequences) or the last step `[K, B, H]`."""
         x = self.dropout(x)
+        if self.form is None:
+            self.form = "loop" if x.device.type == "cpu" else choose_lstm_form(self, x)
+        return self.forward_batched(x) if self.form == "batched" else self.forward_loop(x)
+
+    def forward_loop(self, x: torch.Tensor) -> torch.Tensor:
         outs = []
         # unbind, not x[k]: the backward of K selects would zero-fill and add K full-size gradients
         for lstm, xk in zip(self.lstms, x.unbind(0)):
             seq, (h, _) = lstm(xk)
             outs.append(seq if self.return_sequences else h[-1])
         return torch.stack(outs)
+
+    def forward_batched(self, x: torch.Tensor) -> torch.Tensor:
+        k, b, t, _ = x.shape
+        w_ih = torch.stack([m.weight_ih_l0 for m in self.lstms])  # [K, 4H, in]
+        w_hh = torch.stack([m.weight_hh_l0 for m in self.lstms])  # [K, 4H, H]
+        bias = torch.stack([m.bias_ih_l0 + m.bias_hh_l0 for m in self.lstms])  # [K, 4H]
+        hidden = w_hh.shape[-1]
+        gates_x = torch.bmm(x.reshape(k, b * t, -1), w_ih.transpose(1, 2)).reshape(k, b, t, -1) + bias[:, None, None]
+        h = x.new_zeros(k, b, hidden)
+        c = x.new_zeros(k, b, hidden)
+        seq = []
+        for step in range(t):
+            gates = gates_x[:, :, step] + torch.bmm(h, w_hh.transpose(1, 2))
+            i, f, g, o = gates.chunk(4, dim=-1)  # torch's gate order
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            seq.append(h)
+        return torch.stack(seq, dim=2) if self.return_sequences else h
+
+
+_FORMS: dict[tuple, str] = {}
+
+
+def choose_lstm_form(layer: TaskLSTM, x: torch.Tensor, repeats: int = 3) -> str:
+    """The faster form for `layer` on `x`'s device and shape (forward + input backward, best of
+    `repeats`), measured once per (device, shape) in a process. Consumes no random numbers."""
+    import time
+
+    key = (str(x.device), tuple(x.shape), layer.lstms[0].hidden_size, layer.return_sequences)
+    if key not in _FORMS:
+        probe = torch.zeros_like(x, requires_grad=True)
+
+        def timed(fn) -> float:
+            best = float("inf")
+            for _ in range(repeats + 1):  # the first call warms up
+                if x.device.type == "cuda":
+                    torch.cuda.synchronize(x.device)
+                started = time.perf_counter()
+                torch.autograd.grad(fn(probe).sum(), probe)
+                if x.device.type == "cuda":
+                    torch.cuda.synchronize(x.device)
+                best = min(best, time.perf_counter() - started)
+            return best
+
+        _FORMS[key] = min(("loop", "batched"), key=lambda f: timed(getattr(layer, f"forward_{f}")))
+    return _FORMS[key]
 
 
 def lstm_kernels(module: nn.Module) -> list[nn.Parameter]:

@@ -12,6 +12,7 @@ from ..methods import get_method
 from ..protocol import get_protocol
 from ..records import iter_runs
 from . import tracking
+from .execution import Execution, check_out
 from .grid import GridReport, run_grid
 from .overrides import apply_overrides
 from .spec import RunSpec, TrainerSettings
@@ -33,7 +34,7 @@ def stored_grid(results: Path, protocol: str, exclude_method: str) -> dict[str, 
 
 def evaluate(method: str, results: Path, seeds: int | None = None, datasets: list[str] | None = None,
              protocol: str = "corrected", data_dir=None, wandb: str | None = None, progress: bool = True,
-             log=print, overrides: dict | None = None) -> GridReport:
+             log=print, overrides: dict | None = None, execution: Execution = Execution()) -> GridReport:
     spec = get_method(method)
     proto = get_protocol(protocol)
     grid = stored_grid(Path(results), proto.name, spec.key)
@@ -46,9 +47,12 @@ def evaluate(method: str, results: Path, seeds: int | None = None, datasets: lis
         ds = load_dataset_spec(name)
         stored_seeds, trainer = grid.get(name, ([], {}))
         use_seeds = list(range(seeds)) if seeds else stored_seeds
-        settings = TrainerSettings(**trainer) if trainer else TrainerSettings(max_epochs=100)
+        trainer = {"max_epochs": 100, **trainer, "accelerator": execution.resolved_accelerator()}
+        settings = TrainerSettings(**trainer)
         runs += [RunSpec(ds, spec, s, proto, settings) for s in use_seeds]
     runs = apply_overrides(runs, overrides or {})
     log(f"evaluate {spec.name}: {len(runs)} runs paired with the stored seeds -> {results}")
+    check_out(Path(results))
     return run_grid(runs, Path(results), data_dir=data_dir, wandb_mode=tracking.resolve_mode(wandb),
-                    table="leaderboard", progress=progress, log=log)
+                    table="leaderboard", progress=progress, log=log, executor=execution.make(),
+                    devices=execution.devices)

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import sys
 import time
-import traceback
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from ..datasets.spec import load_dataset_spec
 from ..errors import BadInput
 from ..methods import discover_methods, get_method
 from ..protocol import get_protocol
-from ..records import read_record, record_path, write_record
-from . import tracking
+from ..records import read_record, record_path
 from .spec import DEFAULT_MAX_EPOCHS, RunSpec, TrainerSettings
 
 
@@ -32,12 +29,16 @@ class GridReport:
     trained: int = 0
     failed: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: largest peak RSS (MiB) of a process that ran one of this grid's runs
+    peak_rss_mb: float = 0.0
+    #: runs handed to a scheduler without waiting for them (--no-wait)
+    submitted: int = 0
 
 
 def plan(datasets: list[str], methods: list[str], seeds: list[int], protocols: list[str],
          max_epochs: int | dict | None = None, patience: int | None = None,
          limit_train_batches: int | None = None, limit_val_batches: int | None = None, quick: bool = False,
-         threads: int = 1, hparam_overrides: dict | None = None) -> list[RunSpec]:
+         threads: int = 1, hparam_overrides: dict | None = None, accelerator: str = "cpu") -> list[RunSpec]:
     """Every RunSpec of the grid; names are validated here, before anything trains."""
     known = discover_methods()
     method_specs = [get_method(m, known) for m in methods]
@@ -51,6 +52,7 @@ def plan(datasets: list[str], methods: list[str], seeds: list[int], protocols: l
             else:
                 epochs = int(max_epochs or DEFAULT_MAX_EPOCHS.get(ds.name, 100))
             trainer = TrainerSettings(max_epochs=epochs, patience=patience or 20, quick=quick, threads=threads,
+                                      accelerator=accelerator,
                                       limit_train_batches=limit_train_batches, limit_val_batches=limit_val_batches)
             for m in method_specs:
                 for seed in seeds:
@@ -71,72 +73,61 @@ def record_state(path: Path, config_hash: str) -> str:
     return "done" if rec["status"] == "ok" else "failed"
 
 
-def _base_fields(run: RunSpec, table: str) -> dict:
-    return {
-        "dataset": run.dataset.name,
-        "method": run.method.key,
-        "method_name": run.method.name,
-        "in_paper": run.method.in_paper,
-        "seed": run.seed,
-        "protocol": run.protocol.name,
-        "quick": run.trainer.quick,
-        "table": table,
-        "config": run.config(),
-        "config_hash": run.config_hash(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "disabled", table: str = "table3",
-             save_predictions: bool = False, progress: bool = True, log=print,
-             save_attention: bool = False, train=None) -> GridReport:
-    """`train(run, data_dir=, logger=, save_predictions=, save_attention=)`: how one run trains (default
-    `train_one`; `--federated` passes its own)."""
-    from tqdm.auto import tqdm
-
-    from .train import train_one
-
-    train = train or train_one
-
-    out = Path(out)
-    report = GridReport(planned=len(runs))
-    started = time.perf_counter()
-    todo = []
+def pending(runs: list[RunSpec], out: Path, save_attention: bool = False) -> tuple[list[tuple[RunSpec, Path]], int]:
+    """The runs without a valid record of their config (to train) and how many are already done
+    (with `save_attention`, a run whose attention file is missing is trained again)."""
+    todo, done = [], 0
     for run in runs:
         path = record_path(out, run.protocol.name, run.dataset.name, run.method.key, run.seed)
         wants_attention = save_attention and not path.with_suffix(".attention.npz").is_file()
         if record_state(path, run.config_hash()) == "done" and not wants_attention:
-            report.skipped += 1
+            done += 1
         else:
             todo.append((run, path))
+    return todo, done
+
+
+def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "disabled", table: str = "table3",
+             save_predictions: bool = False, progress: bool = True, log=print, executor=None,
+             devices: list[int] | None = None, save_attention: bool = False, train=None) -> GridReport:
+    """Train every run without a valid record on `executor` (default: this process, one at a time),
+    with one progress bar for the grid (runs done, failed, left, ETA). GPU runs are spread over
+    `devices` (GPU indices), one device per run. `train`: how one run trains (default `train_one`;
+    `--federated` passes its own)."""
+    from tqdm.auto import tqdm
+
+    from .executors import get_executor
+    from .executors.task import RunTask
+
+    out = Path(out)
+    executor = executor or get_executor("local")
+    executor.check()
+    report = GridReport(planned=len(runs))
+    started = time.perf_counter()
+    todo, report.skipped = pending(runs, out, save_attention)
     if report.skipped:
         log(f"resuming: {report.skipped} of {len(runs)} runs already recorded under {out / 'runs'}")
+    tasks = [RunTask(run, path, out, data_dir=data_dir, wandb_mode=wandb_mode, table=table,
+                     save_predictions=save_predictions, device=devices[i % len(devices)] if devices else None,
+                     save_attention=save_attention, train=train)
+             for i, (run, path) in enumerate(todo)]
     bar = tqdm(total=len(runs), initial=report.skipped, desc="grid", unit="run", disable=not progress,
                file=sys.stderr, dynamic_ncols=True)
     try:
-        for run, path in todo:
-            bar.set_postfix_str(run.key, refresh=True)
-            fields = _base_fields(run, table)
-            logger = tracking.run_logger(wandb_mode, out, name=run.key, group=f"{table}-{run.dataset.name}",
-                                         job_type=run.method.key, config=fields["config"])
-            try:
-                result = train(run, data_dir=data_dir, logger=logger,
-                               save_predictions=path.with_suffix(".npz") if save_predictions else None,
-                               save_attention=path.with_suffix(".attention.npz") if save_attention else None)
-            except (BadInput, KeyboardInterrupt):
-                if logger is not None:
-                    logger.experiment.finish(exit_code=1)
-                raise
-            except Exception as exc:  # the grid goes on; the record says why
-                reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-                result = {"status": "failed", "error": reason, "metrics": {},
-                          "traceback": traceback.format_exc(limit=8)}
-                report.failed.append(f"{run.key}: {reason}")
-                log(f"run failed (recorded, retried next time): {run.key}: {reason}")
-            tracking.finish(logger, result.get("metrics", {}).get("test", {}), failed=result["status"] != "ok")
-            write_record(path, {**fields, **result})
-            report.trained += 1
+        for outcome in executor.run(tasks):
+            if outcome.status == "ok":
+                report.trained += 1
+            elif outcome.status == "failed":
+                report.trained += 1
+                report.failed.append(f"{outcome.key}: {outcome.error}")
+                log(f"run failed (recorded, retried next time): {outcome.key}: {outcome.error}")
+            else:  # lost: no record (killed by the scheduler or the OS); the next invocation retries it
+                report.failed.append(f"{outcome.key}: no record ({outcome.error}); run the same command to retry")
+            if outcome.peak_rss_mb:
+                report.peak_rss_mb = max(report.peak_rss_mb, outcome.peak_rss_mb)
             bar.update(1)
+            bar.set_postfix_str(f"failed={len(report.failed)}", refresh=True)
+        report.submitted = getattr(executor, "submitted", 0)
     finally:
         bar.close()
         report.seconds = time.perf_counter() - started

@@ -15,7 +15,8 @@ from .. import skill
 from ..protocol import PROTOCOLS, get_protocol
 from ..records import iter_runs
 from . import tracking
-from .grid import GridReport, plan, run_grid
+from .execution import Execution, check_out
+from .grid import GridReport, pending, plan, run_grid
 from .overrides import apply_overrides
 
 #: a protocol's name, or `all` (corrected, paper, forecast) or `both` (corrected, paper: kept for old scripts)
@@ -45,6 +46,9 @@ class ReproduceOptions:
     #: nodes of a federated run (FATHOM and its ablations only), None: single process
     federated: int | None = None
     federated_timeout: float = 60.0
+    execution: Execution = Execution()
+    #: --plan: print the cost of the runs left, train nothing
+    plan_only: bool = False
 
 
 def table_datasets(cfg: dict) -> list[str]:
@@ -87,7 +91,7 @@ def plan_table(cfg: dict, opts: ReproduceOptions):
     datasets = opts.datasets or table_datasets(cfg)
     methods = opts.methods or (list(cfg["methods"]) + list(cfg.get("floor") or []))
     runs = plan(datasets, methods, list(range(n_seeds)), protocols_of(opts.protocol), patience=cfg.get("patience"),
-                **budget(cfg, opts.quick, opts.max_epochs, opts.threads))
+                accelerator=opts.execution.resolved_accelerator(), **budget(cfg, opts.quick, opts.max_epochs, opts.threads))
     return apply_overrides(runs, opts.overrides or {})
 
 
@@ -140,14 +144,47 @@ def reproduce(opts: ReproduceOptions, log=print) -> tuple[GridReport, list[Path]
 
         planned, train = federated_reproduce(planned, opts)
         out = Path(opts.out) if opts.out else out.with_name(out.name + "-federated")
+    if opts.plan_only:
+        return plan_report(planned, out, opts, log), []
+    check_out(out)
+    executor = opts.execution.make(threads=opts.threads, time_min=_time_limit(planned, out, opts))
     log(f"{cfg['name']}: {len(planned)} runs ({'QUICK budget, not a reproduction; ' if opts.quick else ''}"
-        f"W&B {mode}) -> {out}")
+        f"W&B {mode}, executor {opts.execution.executor}, --jobs {opts.execution.jobs}) -> {out}")
     report = run_grid(planned, out, data_dir=opts.data_dir, wandb_mode=mode, table=cfg["name"],
-                      save_predictions=opts.save_predictions, progress=opts.progress, log=log,
-                      save_attention=opts.save_attention, train=train)
+                      save_predictions=opts.save_predictions, progress=opts.progress, log=log, executor=executor,
+                      devices=opts.execution.devices, save_attention=opts.save_attention, train=train)
+    if report.submitted and not opts.execution.wait:
+        log(f"submitted {report.submitted} runs as SLURM array {executor.array_id}; run the same command "
+            "when they are done to build the tables (runs without a valid record are resubmitted)")
+    if mode == "offline" and report.trained:
+        log(f"W&B logged offline; upload with `{tracking.sync_hint(out)}`")
     written = write_tables(cfg, out, planned, protocols_of(opts.protocol), mode, log=log)
     if opts.figures:  # from the records and saved attention just written (no training code involved)
         from ..figures import write_figures
 
         written += write_figures(out, log=log)
     return report, written
+
+
+def plan_report(planned, out: Path, opts: ReproduceOptions, log=print) -> GridReport:
+    """--plan: the runs left and what they will cost; nothing trains, nothing is written."""
+    from .cost import estimate, render_plan
+
+    todo, done = pending(planned, out)
+    costs = estimate([run for run, _ in todo], out, opts.data_dir)
+    ex = opts.execution
+    log(render_plan(costs, len(planned), ex.jobs, out, array_tasks=ex.jobs if ex.executor != "local" else None))
+    return GridReport(planned=len(planned), skipped=done)
+
+
+def _time_limit(planned, out: Path, opts: ReproduceOptions) -> int | None:
+    """A scheduler's time limit per run: 3x the longest estimated run + 5 min (local runs need none)."""
+    if opts.execution.executor == "local" or opts.execution.time_min:
+        return None
+    from .cost import estimate
+
+    todo, _ = pending(planned, out)
+    if not todo:
+        return None
+    longest = max(c.seconds for c in estimate([run for run, _ in todo], out, opts.data_dir))
+    return int(3 * longest / 60) + 5

@@ -33,6 +33,9 @@ class TrainerSettings:
     #: torch threads per run (1: bit-identical on any machine; see runner/train.py)
     threads: int = 1
     quick: bool = False
+    #: "cpu" or "gpu"; part of the config (a GPU run is a different run) only when not "cpu",
+    #: so every CPU record's config hash is what it was before GPUs were supported
+    accelerator: str = "cpu"
 
 
 @dataclass(frozen=True)
@@ -58,12 +61,19 @@ class RunSpec:
             "method": {"key": self.method.key, "name": self.method.name, "class": self.method.cls,
                        "hparams": self.method.resolved_hparams(d.name, self.hparam_overrides)},
             "protocol": self.protocol.as_dict(),
-            "trainer": asdict(self.trainer),
+            "trainer": _trainer_config(self.trainer),
             "seed": self.seed,
         }
 
     def config_hash(self) -> str:
         return config_hash(self.config())
+
+
+def _trainer_config(trainer: TrainerSettings) -> dict:
+    config = asdict(trainer)
+    if config["accelerator"] == "cpu":
+        del config["accelerator"]
+    return config
 
 
 @lru_cache(maxsize=1)

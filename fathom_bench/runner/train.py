@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
@@ -23,7 +24,8 @@ def quiet_lightning() -> None:
     """Keep the grid's output readable: Lightning's tips, device banners and known-harmless warnings off."""
     for name in ("lightning.pytorch", "lightning.fabric", "lightning_utilities", "pytorch_lightning"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    for pattern in (".*IterableDataset.*has `__len__` defined.*", ".*LeafSpec.*", ".*does not have many workers.*"):
+    for pattern in (".*IterableDataset.*has `__len__` defined.*", ".*LeafSpec.*", ".*does not have many workers.*",
+                    ".*`srun` command is available.*"):
         warnings.filterwarnings("ignore", message=pattern)
 
 
@@ -54,10 +56,34 @@ class BestWeights(Callback):
             module.val_results = self.best_val_results
 
 
+def _plugins() -> list:
+    """Inside a SLURM job the grid's resume owns retries: Lightning's own requeue is off."""
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+
+    return [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else []
+
+
+def _device_fields(run: RunSpec, model, device, nondeterministic: list) -> dict:
+    """Where the run trained, the per-task LSTM forms used there, and whether it was deterministic."""
+    from ..models.layers import TaskLSTM
+
+    forms = sorted({m.form for m in model.modules() if isinstance(m, TaskLSTM) and m.form})
+    name = torch.cuda.get_device_name(device) if run.trainer.accelerator == "gpu" else "cpu"
+    return {"accelerator": run.trainer.accelerator, "name": name, "lstm_forms": forms,
+            "deterministic": not nondeterministic}
+
+
 def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path | None = None,
-              progress_bar: bool | None = None, save_attention: Path | None = None) -> dict:
-    """Fit (unless the method has nothing to train) and test; the run record's fields."""
+              progress_bar: bool | None = None, device: int | None = None,
+              save_attention: Path | None = None) -> dict:
+    """Fit (unless the method has nothing to train) and test; the run record's fields.
+    `device`: the GPU index for a GPU run (default 0)."""
     quiet_lightning()
+    gpu = run.trainer.accelerator == "gpu"
+    if gpu:  # deterministic cuBLAS; ops without a deterministic kernel warn and the record says so
+        import os
+
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     # One thread by default: bit-identical results whatever the core count, and no OpenMP
     # oversubscription (measured here: a 2-thread LSTM slowed ~70x when the other core was busy).
     torch.set_num_threads(run.trainer.threads)
@@ -71,9 +97,10 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
         progress_bar = sys.stderr.isatty()
     trainer = L.Trainer(
         max_epochs=run.trainer.max_epochs,
-        accelerator="cpu",
-        devices=1,
-        deterministic=True,
+        accelerator=run.trainer.accelerator,
+        devices=[device or 0] if gpu else 1,
+        deterministic="warn" if gpu else True,
+        plugins=_plugins(),
         logger=logger if logger is not None else False,
         enable_checkpointing=False,
         enable_progress_bar=progress_bar,
@@ -84,19 +111,23 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
         callbacks=[best, EarlyStopping("val/loss", patience=run.trainer.patience, mode="min")],
     )
     started = time.perf_counter()
-    if model.trainable:
-        trainer.fit(model, datamodule=dm)
-    train_seconds = time.perf_counter() - started
-    if not model.trainable:
-        trainer.validate(model, datamodule=dm, verbose=False)
-    if save_attention is not None:  # forward hooks on the attention modules, test loop only
-        from .attention import AttentionRecorder, save_attention as write_attention
+    with warnings.catch_warnings(record=True) if gpu else contextlib.nullcontext([]) as caught:
+        if gpu:
+            warnings.simplefilter("always")
+        if model.trainable:
+            trainer.fit(model, datamodule=dm)
+        train_seconds = time.perf_counter() - started
+        if not model.trainable:
+            trainer.validate(model, datamodule=dm, verbose=False)
+        if save_attention is not None:  # forward hooks on the attention modules, test loop only
+            from .attention import AttentionRecorder, save_attention as write_attention
 
-        with AttentionRecorder(model) as recorder:
+            with AttentionRecorder(model) as recorder:
+                trainer.test(model, datamodule=dm, verbose=False)
+            write_attention(save_attention, recorder, dm.problem, dm.data.parts["test"], run.config_hash())
+        else:
             trainer.test(model, datamodule=dm, verbose=False)
-        write_attention(save_attention, recorder, dm.problem, dm.data.parts["test"], run.config_hash())
-    else:
-        trainer.test(model, datamodule=dm, verbose=False)
+    nondeterministic = [w for w in caught if "deterministic" in str(w.message)]
     if save_predictions is not None:
         values, target, mask = model.test_predictions
         save_predictions.parent.mkdir(parents=True, exist_ok=True)
@@ -118,4 +149,5 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
                     "task_names": list(dm.problem.task_names), "target_names": list(dm.problem.target_names)},
         "versions": versions(),
         "torch_threads": torch.get_num_threads(),
+        "device": _device_fields(run, model, device or 0, nondeterministic),
     }

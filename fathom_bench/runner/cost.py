@@ -1,0 +1,174 @@
+"""`reproduce --plan`: what the runs left will cost, before anything trains.
+
+The estimate of one run, in seconds on one CPU thread:
+    epochs x (train steps x K x B / train windows-per-second
+              + validation windows / (3 x train windows-per-second))  + test pass + overhead
+- windows per second: measured per dataset x method by `tests/benchmarks/test_bench_models.py`
+  (`results/benchmarks/windows_per_second.json`, one thread); a method not measured there is
+  costed as the slowest measured method on that dataset (or on any dataset), one with nothing to
+  train as its overhead only;
+- a forward pass is taken as 1/3 of a training step (backward ~ 2x forward);
+- epochs: the mean `epochs_run` of finished records of the same dataset, method and budget under
+  `--out` (early stopping), else `max_epochs` (an upper bound);
+- window counts per task from any record of the dataset and protocol (else from the data);
+- overhead: process start, data loading and Lightning setup, taken from `OVERHEAD_SECONDS`
+  measured by the executor benchmark when present, else 5 s.
+Memory per job: the largest `peak_rss_mb` of records of the dataset under `--out` or the
+committed references, else `results/benchmarks/peak_rss.json`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..paths import results_dir
+from ..records import iter_runs
+
+BENCH = "benchmarks"
+
+
+@dataclass(frozen=True)
+class RunCost:
+    key: str
+    dataset: str
+    method: str
+    seconds: float
+    epochs: float
+    epochs_source: str  # "records" | "max_epochs" | "none"
+
+
+def _bench(name: str) -> dict:
+    path = results_dir() / BENCH / name
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _records(folders: list[Path]) -> list[dict]:
+    recs = []
+    for folder in folders:
+        try:
+            recs += [r.record for r in iter_runs(folder)]
+        except Exception:  # an unreadable record must not stop a cost estimate
+            continue
+    return recs
+
+
+def _windows_per_task(dataset: str, protocol: str, records: list[dict], data_dir) -> dict:
+    for rec in records:
+        if rec["dataset"] == dataset and rec["protocol"] == protocol and rec.get("windows"):
+            return rec["windows"]
+    from ..datasets.datamodule import BenchDataModule
+
+    dm = BenchDataModule(dataset, protocol, data_dir=data_dir)
+    dm.setup()
+    return dm.data.windows_per_part()
+
+
+def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
+    """One RunCost per RunSpec of `runs`."""
+    speed = {(r["dataset"], r["key"]): r["windows_per_second"] for r in _bench("windows_per_second.json").get("rows", [])}
+    slowest = defaultdict(lambda: math.inf)
+    for (ds, _), wps in speed.items():
+        slowest[ds] = min(slowest[ds], wps)
+    overhead = float(_bench("executors.json").get("overhead_seconds_per_run", 5.0))
+    records = _records([Path(out), results_dir() / "reference"])
+    epochs_seen: dict[tuple, list] = defaultdict(list)
+    for rec in records:
+        if rec["status"] == "ok" and not rec.get("quick"):
+            trainer = rec.get("config", {}).get("trainer", {})
+            epochs_seen[(rec["dataset"], rec["method"], trainer.get("max_epochs"))].append(rec.get("epochs_run", 0) + 1)
+    windows_cache: dict[tuple, dict] = {}
+    costs = []
+    for run in runs:
+        ds, t = run.dataset.name, run.trainer
+        key = (ds, run.protocol.name)
+        if key not in windows_cache:
+            windows_cache[key] = _windows_per_task(ds, run.protocol.name, records, data_dir)
+        windows = windows_cache[key]
+        k, b = len(windows["train"]), t.batch_size or run.dataset.batch_size
+        steps = math.ceil(max(windows["train"]) / b)
+        steps = min(steps, t.limit_train_batches) if t.limit_train_batches else steps
+        val_steps = math.ceil(max(windows["val"]) / b)
+        val_steps = min(val_steps, t.limit_val_batches) if t.limit_val_batches else val_steps
+        test_steps = math.ceil(max(windows["test"]) / b)
+        wps = speed.get((ds, run.method.key)) or min(slowest[ds], min(slowest.values(), default=math.inf))
+        if not getattr(run.method.load_class(), "trainable", True) or wps == math.inf:
+            costs.append(RunCost(run.key, ds, run.method.key, overhead, 0, "none"))
+            continue
+        seen = epochs_seen.get((ds, run.method.key, t.max_epochs))
+        epochs, source = (sum(seen) / len(seen), "records") if seen and not t.quick else (t.max_epochs, "max_epochs")
+        epoch_s = (steps + val_steps / 3) * k * b / wps
+        costs.append(RunCost(run.key, ds, run.method.key, epochs * epoch_s + test_steps * k * b / (3 * wps) + overhead,
+                             epochs, source))
+    return costs
+
+
+def makespan(seconds: list[float], slots: int) -> float:
+    """Wall time of the runs on `slots` parallel workers, longest run first to the least busy slot."""
+    loads = [0.0] * max(1, slots)
+    for s in sorted(seconds, reverse=True):
+        heapq.heapreplace(loads, loads[0] + s)
+    return max(loads)
+
+
+def peak_rss_mb(datasets: list[str], out: Path) -> dict[str, float]:
+    """Largest measured peak RSS per job (MiB) for each dataset, from records, else the benchmark."""
+    found: dict[str, float] = {}
+    for rec in _records([Path(out), results_dir() / "reference"]):
+        if rec.get("peak_rss_mb"):
+            found[rec["dataset"]] = max(found.get(rec["dataset"], 0.0), float(rec["peak_rss_mb"]))
+    bench = _bench("peak_rss.json").get("peak_rss_mb", {})
+    return {ds: found.get(ds) or bench.get(ds) for ds in datasets if found.get(ds) or bench.get(ds)}
+
+
+def available_memory_mb() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (ValueError, OSError):
+        return None
+
+
+def render_plan(costs: list[RunCost], planned: int, jobs: int, out: Path, array_tasks: int | None = None) -> str:
+    """The --plan report: runs left and their cost per dataset x method, totals, wall time, memory."""
+    lines = [f"{len(costs)} of {planned} runs left (the rest have valid records under {out / 'runs'})"]
+    if not costs:
+        return "\n".join(lines)
+    groups: dict[tuple, list[RunCost]] = defaultdict(list)
+    for c in costs:
+        groups[(c.dataset, c.method)].append(c)
+    lines += ["", "| dataset | method | runs | epochs (source) | min/run | CPU-hours |", "|---|---|---:|---|---:|---:|"]
+    for (ds, m), cs in groups.items():
+        lines.append(f"| {ds} | {m} | {len(cs)} | {cs[0].epochs:.0f} ({cs[0].epochs_source}) | "
+                     f"{cs[0].seconds / 60:.1f} | {sum(c.seconds for c in cs) / 3600:.2f} |")
+    seconds = [c.seconds for c in costs]
+    lines.append("")
+    lines.append(f"total: {sum(seconds) / 3600:.2f} CPU-hours (one thread per run)")
+    slots = array_tasks or jobs
+    where = f"an array of {slots} concurrent tasks" if array_tasks else f"--jobs {jobs}"
+    lines.append(f"wall time with {where}: {makespan(seconds, slots) / 3600:.2f} h "
+                 f"(longest run: {max(seconds) / 60:.1f} min)")
+    rss = peak_rss_mb(sorted({c.dataset for c in costs}), out)
+    if rss:
+        worst = max(rss.values())
+        lines.append("memory per job (measured peak RSS): " + ", ".join(f"{d} {v / 1024:.1f} GiB" for d, v in rss.items()))
+        free = available_memory_mb()
+        if not array_tasks and free is not None and jobs * worst > free:
+            lines.append(f"WARNING: --jobs {jobs} x {worst / 1024:.1f} GiB may not fit in the "
+                         f"{free / 1024:.1f} GiB available; use --jobs {max(1, int(free // worst))}")
+    else:
+        lines.append("memory per job: not measured yet (no record with peak_rss_mb; see results/benchmarks)")
+    lines.append("assumptions: measured one-thread windows/s (results/benchmarks/windows_per_second.json), "
+                 "forward = 1/3 of a training step, epochs from finished records of the same budget else "
+                 "max_epochs (an upper bound with early stopping)")
+    return "\n".join(lines)

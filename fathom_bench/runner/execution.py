@@ -1,0 +1,107 @@
+"""Where and on what the grid's runs execute: the executor and its options, the accelerator, the
+devices; and the checks that turn bad execution input into one line before anything is submitted."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import BadInput
+
+ACCELERATORS = ("auto", "cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class Execution:
+    executor: str = "local"
+    jobs: int = 1
+    accelerator: str = "cpu"  # as given; `resolved_accelerator()` turns "auto" into cpu or gpu
+    devices: tuple[int, ...] | None = None
+    partition: str | None = None
+    time_min: int | None = None
+    cpus: int | None = None
+    mem_gb: float | None = None
+    gpus: int = 0
+    wait: bool = True
+    runs_per_task: int = 1
+
+    def resolved_accelerator(self) -> str:
+        """cpu or gpu. `auto`: gpu when torch sees one here, or when SLURM tasks are given GPUs."""
+        if self.accelerator not in ACCELERATORS:
+            raise BadInput(f"--accelerator: unknown {self.accelerator!r}; choose one of {', '.join(ACCELERATORS)}")
+        remote_gpus = self.executor != "local" and self.gpus > 0
+        if self.accelerator == "cpu":
+            return "cpu"
+        if remote_gpus:
+            return "gpu"
+        import torch
+
+        if torch.cuda.is_available():
+            return "gpu"
+        if self.accelerator == "gpu":
+            raise BadInput(f"--accelerator gpu: torch {torch.__version__} sees no GPU on this machine "
+                           "(torch.cuda.is_available() is False); use --accelerator cpu, or install a CUDA "
+                           "build of torch on a machine with a GPU")
+        return "cpu"
+
+    def make(self, threads: int = 1, time_min: int | None = None):
+        """The executor, checked (one line and exit 2 if it cannot start)."""
+        from .executors import get_executor
+
+        if self.jobs < 1:
+            raise BadInput(f"--jobs: needs at least 1, not {self.jobs}")
+        executor = get_executor(self.executor, jobs=self.jobs, threads=threads, partition=self.partition,
+                                time_min=self.time_min or time_min, cpus=self.cpus, mem_gb=self.mem_gb,
+                                gpus=self.gpus, wait=self.wait, runs_per_task=self.runs_per_task)
+        executor.check()
+        return executor
+
+
+def from_args(args) -> Execution:
+    devices = getattr(args, "devices", None)
+    if devices:
+        try:
+            devices = tuple(int(d) for d in str(devices).split(",") if d.strip())
+        except ValueError:
+            raise BadInput(f"--devices: expected GPU indices like 0 or 0,1, not {args.devices!r}") from None
+    return Execution(executor=getattr(args, "executor", "local"), jobs=getattr(args, "jobs", 1),
+                     accelerator=getattr(args, "accelerator", "cpu"), devices=devices or None,
+                     partition=getattr(args, "partition", None), time_min=getattr(args, "time_min", None),
+                     cpus=getattr(args, "cpus_per_task", None), mem_gb=getattr(args, "mem_gb", None),
+                     gpus=getattr(args, "gpus", 0) or 0, wait=not getattr(args, "no_wait", False),
+                     runs_per_task=getattr(args, "runs_per_task", 1))
+
+
+def check_out(out: Path) -> None:
+    """`--out` must be a folder this process can write (created when missing)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out: {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise BadInput(f"--out: cannot write to {out} ({exc.strerror or exc})") from None
+
+
+def add_options(p) -> None:
+    """The execution options of `reproduce`, `train` and `evaluate`."""
+    from .executors import available
+
+    g = p.add_argument_group("execution")
+    g.add_argument("--jobs", type=int, default=1, help="runs at once (local: processes; slurm: array tasks at once)")
+    g.add_argument("--executor", default="local", help=f"where runs execute: {' | '.join(available())} (default local)")
+    g.add_argument("--accelerator", default="cpu", help="cpu (default: bit-identical) | gpu | auto")
+    g.add_argument("--devices", help="GPU indices to spread runs over, one per run (e.g. 0,1; default: the first)")
+    g.add_argument("--partition", help="slurm: partition")
+    g.add_argument("--time-min", type=int, help="slurm: time limit per run in minutes (default: 3x the estimate + 5)")
+    g.add_argument("--cpus-per-task", type=int, help="slurm: CPUs per task (default: --threads)")
+    g.add_argument("--mem-gb", type=float, help="slurm: memory per task in GB (default: the cluster's)")
+    g.add_argument("--gpus", type=int, default=0, help="slurm: GPUs per task")
+    g.add_argument("--runs-per-task", type=int, default=1,
+                   help="slurm: runs one after another in each array task (spreads start-up cost)")
+    g.add_argument("--no-wait", action="store_true", help="slurm: submit and return; a later reproduce builds the tables")

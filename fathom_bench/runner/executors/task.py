@@ -1,0 +1,119 @@
+"""One run as a unit of work: what every executor hands to a process, a thread or a SLURM task.
+
+`execute(task)` trains the run and writes its record atomically (temporary file, then rename) into
+`--out`, so a task killed at any point leaves either no record or a whole one, and the grid's
+resume trains exactly the runs without a valid record. It returns a small `Outcome`; the record
+on disk is the result. Importable without torch (torch is imported when a task runs).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ...errors import BadInput
+
+
+@dataclass(frozen=True)
+class RunTask:
+    run: object  # a RunSpec (kept untyped so this module imports no torch)
+    path: Path
+    out: Path
+    data_dir: str | None = None
+    wandb_mode: str = "disabled"
+    table: str = "table3"
+    save_predictions: bool = False
+    #: GPU index for a GPU run (None: the first visible one)
+    device: int | None = None
+    save_attention: bool = False
+    #: how the run trains (picklable; None: `train_one`; `--federated` passes its own)
+    train: object = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: str
+    status: str  # "ok" | "failed" | "lost" (no record: killed by the scheduler, retried next time)
+    error: str | None = None
+    peak_rss_mb: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(kib / (1024 if sys.platform != "darwin" else 1024 * 1024), 1)
+
+
+def base_fields(run, table: str) -> dict:
+    return {
+        "dataset": run.dataset.name,
+        "method": run.method.key,
+        "method_name": run.method.name,
+        "in_paper": run.method.in_paper,
+        "seed": run.seed,
+        "protocol": run.protocol.name,
+        "quick": run.trainer.quick,
+        "table": table,
+        "config": run.config(),
+        "config_hash": run.config_hash(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def execute(task: RunTask) -> Outcome:
+    """Train one run, write its record; a failing method is recorded as failed, bad input raises."""
+    from ...records import write_record
+    from .. import train as train_mod  # looked up at call time: tests substitute train_one
+    from .. import tracking
+
+    run = task.run
+    fields = base_fields(run, task.table)
+    logger = tracking.run_logger(task.wandb_mode, task.out, name=run.key, group=f"{task.table}-{run.dataset.name}",
+                                 job_type=run.method.key, config=fields["config"])
+    try:
+        train = task.train or train_mod.train_one
+        result = train(run, data_dir=task.data_dir, logger=logger,
+                       save_predictions=task.path.with_suffix(".npz") if task.save_predictions else None,
+                       save_attention=task.path.with_suffix(".attention.npz") if task.save_attention else None,
+                       device=task.device)
+    except (BadInput, KeyboardInterrupt):
+        if logger is not None:
+            logger.experiment.finish(exit_code=1)
+        raise
+    except Exception as exc:  # the grid goes on; the record says why
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        result = {"status": "failed", "error": reason, "metrics": {}, "traceback": traceback.format_exc(limit=8)}
+    tracking.finish(logger, result.get("metrics", {}).get("test", {}), failed=result["status"] != "ok")
+    rss = peak_rss_mb()
+    write_record(task.path, {**fields, **result, "peak_rss_mb": rss})
+    return Outcome(run.key, result["status"], result.get("error"), rss)
+
+
+def execute_all(tasks: list[RunTask]) -> list[Outcome]:
+    """Several runs in one process, one after another (each record written as it finishes)."""
+    return [execute(task) for task in tasks]
+
+
+def recorded(task: RunTask) -> Outcome | None:
+    """The outcome a task's record on disk tells (None when there is no valid record of this run)."""
+    from ...records import read_record
+
+    try:
+        rec = read_record(task.path) if task.path.is_file() else None
+    except BadInput:
+        return None
+    if rec is None or rec.get("config_hash") != task.run.config_hash():
+        return None
+    return Outcome(task.run.key, rec["status"], rec.get("error"), rec.get("peak_rss_mb"))
+
+
+def pin_threads(threads: int) -> None:
+    """Process initializer: the run's thread count for OpenMP/MKL before torch is imported."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
