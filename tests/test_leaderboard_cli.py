@@ -44,7 +44,16 @@ def test_committed_leaderboard_equals_a_fresh_rebuild():
 
 
 def test_committed_table3_equals_a_fresh_rebuild_from_its_records(tmp_path):
+    from fathom_bench.runner.grid import pending
+    from fathom_bench.runner.reproduce import ReproduceOptions, plan_table
+    from fathom_bench.tables import load_table_config
+
     shutil.copytree(REPO / "results" / "reference" / "runs", tmp_path / "runs")
+    planned = plan_table(load_table_config("3"), ReproduceOptions(quick=True, seeds=10))
+    todo, _ = pending(planned, tmp_path)
+    # a stale record (its config hash no longer matches the code's) would retrain here: fail instead
+    assert not todo, (f"{len(todo)} committed reference records are stale (e.g. {todo[0][0].key}): regenerate "
+                      "them with `reproduce --table 3 --quick --seeds 10 --out results/reference`")
     assert main(["reproduce", "--table", "3", "--quick", "--seeds", "10", "--out", str(tmp_path), "--wandb", "disabled",
                  "--no-progress"]) == 0  # every run reused: nothing trains
     for name in ("table3.md", "table3.csv", "table3.tex", "table3-vs-paper.md"):
