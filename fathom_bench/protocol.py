@@ -29,6 +29,8 @@ class Protocol:
     classification_loss: str
     #: evaluate the weights of the best validation epoch (corrected) or the last ones (Keras default).
     restore_best_weights: bool
+    #: non-target input columns: the dataset's `paper` ones (the authors' inputs) or its `corrected` ones
+    input_columns: str = "corrected"
 
     @property
     def window_shift(self) -> int:
@@ -59,6 +61,7 @@ PROTOCOLS: dict[str, Protocol] = {
         classification_average="pooled",
         classification_loss="eq1_as_coded",
         restore_best_weights=False,
+        input_columns="paper",
     ),
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import lightning as L
@@ -27,7 +28,7 @@ def load_raw(spec: DatasetSpec, data_dir: str | Path | None = None) -> RawDatase
 def load_prepared(spec: DatasetSpec, protocol: Protocol, data_dir=None, cache: bool = True) -> PreparedData:
     """Prepared windows, cached per process: a grid reads each dataset once."""
     spec_id = json.dumps({k: v for k, v in spec.__dict__.items() if k != "path"}, sort_keys=True, default=str)
-    key = (spec_id, protocol.name, str(resolve_data_dir(data_dir)))
+    key = (spec_id, json.dumps(protocol.as_dict(), sort_keys=True), str(resolve_data_dir(data_dir)))
     if cache and key in _CACHE:
         return _CACHE[key]
     data = prepare(load_raw(spec, data_dir), spec, protocol)
@@ -40,15 +41,22 @@ class BenchDataModule(L.LightningDataModule):
     """Windows and splits of one dataset under one protocol, as multi-task batches.
 
     Batches: `x [K, B, T, D]`, `y [K, B, M]`, `mask [K, B, M]`. `problem` (after `setup`) tells a
-    method the sizes and names it needs.
+    method the sizes and names it needs. What the authors' scripts did differently is data
+    (script_settings): `shuffle=False` (batches in time order), `val_part="test"` (early stopping on
+    the test part, as scripts passing `validation_data=test`), `inputs="same_row"` (the protocol's
+    input columns of the target's own row, no target history: a row-wise scikit-learn classifier).
     """
 
     def __init__(self, dataset: str | DatasetSpec, protocol: str | Protocol = "corrected",
                  data_dir: str | Path | None = None, batch_size: int | None = None, seed: int = 0,
-                 limit_train_batches: int | None = None, raw: RawDataset | None = None):
+                 limit_train_batches: int | None = None, raw: RawDataset | None = None, shuffle: bool = True,
+                 val_part: str = "val", inputs: str = "window"):
         super().__init__()
         self.spec = load_dataset_spec(dataset)
         self.protocol = get_protocol(protocol)
+        if inputs == "same_row":  # the window ends at the target's row and holds no target history
+            self.protocol = replace(self.protocol, target_history_in_input=False)
+        self.shuffle, self.val_part = shuffle, val_part
         self.data_dir = data_dir
         self.batch_size = int(batch_size or self.spec.batch_size)
         self.seed = seed
@@ -70,7 +78,8 @@ class BenchDataModule(L.LightningDataModule):
 
     def train_dataloader(self):
         self.setup()
-        ds = TrainBatches(self.data.parts["train"], self.batch_size, self.seed, self.limit_train_batches)
+        ds = TrainBatches(self.data.parts["train"], self.batch_size, self.seed, self.limit_train_batches,
+                          shuffle=self.shuffle)
         return DataLoader(ds, batch_size=None)
 
     def _eval(self, part: str):
@@ -78,7 +87,7 @@ class BenchDataModule(L.LightningDataModule):
         return DataLoader(EvalBatches(self.data.parts[part], self.batch_size), batch_size=None)
 
     def val_dataloader(self):
-        return self._eval("val")
+        return self._eval(self.val_part)
 
     def test_dataloader(self):
         return self._eval("test")

@@ -19,6 +19,8 @@ from ..paths import configs_dir
 
 TASK_TYPES = ("classification", "regression")
 PAPER_FILLS = ("ffill_bfill_zero", "zero")
+#: the denominator of the authors' as-coded SMAPE: a + p (weather/helper_funcs.py) or |a| + |p| (FitRec/)
+PAPER_SMAPES = ("signed", "absolute")
 
 
 @dataclass
@@ -60,6 +62,7 @@ class DatasetSpec:
     split: tuple[float, float, float]
     batch_size: int
     paper_fill: str = "ffill_bfill_zero"
+    paper_smape: str = "signed"
     #: loader-specific options (tasks chosen, rows kept, columns, unit conversions)
     options: dict = field(default_factory=dict)
     #: one paragraph: how this data differs from the paper's
@@ -91,6 +94,9 @@ class DatasetSpec:
         fill = d.get("paper_fill", "ffill_bfill_zero")
         if fill not in PAPER_FILLS:
             raise BadInput(f"{where}: paper_fill must be one of {PAPER_FILLS}, not {fill!r}")
+        smape = d.get("paper_smape", "signed")
+        if smape not in PAPER_SMAPES:
+            raise BadInput(f"{where}: paper_smape must be one of {PAPER_SMAPES}, not {smape!r}")
         return cls(
             name=str(d["name"]),
             title=str(d.get("title", d["name"])),
@@ -100,6 +106,7 @@ class DatasetSpec:
             split=split,  # type: ignore[arg-type]
             batch_size=int(d["batch_size"]),
             paper_fill=fill,
+            paper_smape=smape,
             options=dict(d.get("options") or {}),
             differs_from_paper=str(d.get("differs_from_paper", "")).strip(),
             source=str(d.get("source", "")).strip(),

@@ -127,7 +127,7 @@ def prepare(raw: RawDataset, spec: DatasetSpec, protocol: Protocol) -> PreparedD
             )
         fit_rows = slice(0, a) if protocol.fit_on == "train" else slice(0, n)
         feats = task.features
-        if protocol.target_history_in_input and task.paper_features is not None:
+        if protocol.input_columns == "paper" and task.paper_features is not None:
             feats = task.paper_features
         x_scaled, _, _, _ = _scale_fill(feats, fit_rows, protocol, spec.paper_fill, scale=True)
         y_scaled, y_obs, lo, rng = _scale_fill(task.targets, fit_rows, protocol, spec.paper_fill, scale=regression)
@@ -154,8 +154,9 @@ def prepare(raw: RawDataset, spec: DatasetSpec, protocol: Protocol) -> PreparedD
         mu = _column_stat(np.nanmean, np.where(y_obs[:a], y_scaled[:a], np.nan))
         tmean.append(tuple(float(v) if np.isfinite(v) else 0.0 for v in mu))
 
-    d_feat = len(paper_names) if protocol.target_history_in_input else len(raw.feature_names)
-    input_names = (list(paper_names) + list(raw.target_names)) if protocol.target_history_in_input else list(raw.feature_names)
+    names = list(paper_names) if protocol.input_columns == "paper" else list(raw.feature_names)
+    d_feat = len(names)
+    input_names = names + list(raw.target_names) if protocol.target_history_in_input else names
     problem = ProblemSpec(
         dataset=spec.name,
         task_type=raw.task_type,
@@ -173,5 +174,6 @@ def prepare(raw: RawDataset, spec: DatasetSpec, protocol: Protocol) -> PreparedD
         train_target_mean=tuple(tmean),
         classification_loss=protocol.classification_loss,
         classification_average=protocol.classification_average,
+        as_coded_smape=spec.paper_smape,
     )
     return PreparedData(problem=problem, parts=parts, inputs=inputs)

@@ -33,6 +33,12 @@ class TrainerSettings:
     #: torch threads per run (1: bit-identical on any machine; see runner/train.py)
     threads: int = 1
     quick: bool = False
+    #: False: batches in time order every epoch (Keras' shuffle=False in the authors' scripts)
+    shuffle: bool = True
+    #: "val", or "test" where the authors' script early-stops on its test set (validation_data=test)
+    early_stopping_on: str = "val"
+    #: "window", or "same_row": the non-target columns of the target's own row (row-wise scikit-learn)
+    inputs: str = "window"
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,8 @@ class RunSpec:
                         "batch_size": self.trainer.batch_size or d.batch_size, "paper_fill": d.paper_fill,
                         "options": d.options},
             "method": {"key": self.method.key, "name": self.method.name, "class": self.method.cls,
-                       "hparams": self.method.resolved_hparams(d.name, self.hparam_overrides)},
+                       "hparams": self.method.resolved_hparams(d.name, self.hparam_overrides, self.protocol.name),
+                       "script": self.method.settings(self.protocol.name, d.name).get("script", "")},
             "protocol": self.protocol.as_dict(),
             "trainer": asdict(self.trainer),
             "seed": self.seed,
