@@ -8,6 +8,7 @@ A method config (YAML) says:
     in_paper: true                         # a row of Table III (false: floor or new method)
     hparams: {...}                         # constructor keyword arguments
     dataset_hparams: {extrasensory: {...}} # per-dataset overrides, where the paper's code differs
+    protocols: {paper: {all: {...}, extrasensory: {...}}}  # how the authors' script ran it (script_settings)
 An entry point `key = package.module:obj` gives such a dict, a path to such a YAML, or a callable
 returning either.
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 from .documents import read_document
 from .errors import BadInput
 from .paths import configs_dir
+from .script_settings import model_kwargs, resolve, validate_protocols
 
 ENTRY_POINT_GROUP = "fathom_bench.methods"
 
@@ -42,9 +44,16 @@ class MethodSpec:
     code: str = ""
     in_paper: bool = False
     description: str = ""
+    protocols: dict = field(default_factory=dict)
 
-    def resolved_hparams(self, dataset: str, overrides: dict | None = None) -> dict:
-        return {**self.hparams, **(self.dataset_hparams.get(dataset) or {}), **(overrides or {})}
+    def settings(self, protocol: str, dataset: str) -> dict:
+        """How the method runs under `protocol` on `dataset` (script_settings); {} = the protocol's defaults."""
+        return resolve(self.protocols, protocol, dataset)
+
+    def resolved_hparams(self, dataset: str, overrides: dict | None = None, protocol: str | None = None) -> dict:
+        """Constructor keywords: hparams, the dataset's, the protocol's settings, then `overrides`."""
+        scripted = model_kwargs(self.settings(protocol, dataset)) if protocol else {}
+        return {**self.hparams, **(self.dataset_hparams.get(dataset) or {}), **scripted, **(overrides or {})}
 
     def accepted_hparams(self) -> set[str]:
         """Hyperparameters this method takes: its config's keys and its class's constructor keywords
@@ -68,9 +77,9 @@ class MethodSpec:
         except (ImportError, AttributeError) as exc:
             raise BadInput(f"{self.source}: class {self.cls!r} of method {self.key!r} cannot be imported ({exc})") from None
 
-    def build(self, problem, dataset: str, overrides: dict | None = None):
+    def build(self, problem, dataset: str, overrides: dict | None = None, protocol: str | None = None):
         """The method's LightningModule for `problem`, with its resolved hyperparameters."""
-        return self.load_class()(problem, **self.resolved_hparams(dataset, overrides))
+        return self.load_class()(problem, **self.resolved_hparams(dataset, overrides, protocol))
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -92,6 +101,7 @@ def spec_from_dict(key: str, d: dict, source: str) -> MethodSpec:
         code=str(d.get("code", "")).strip(),
         in_paper=bool(d.get("in_paper", False)),
         description=str(d.get("description", "")).strip(),
+        protocols=validate_protocols(d.get("protocols"), source),
     )
 
 

@@ -32,6 +32,8 @@ class ProblemSpec:
     train_target_mean: tuple[tuple[float, ...], ...] = ()
     classification_loss: str = "bce_smoothed"
     classification_average: str = "macro"
+    #: the authors' as-coded SMAPE denominator for this dataset: "signed" (a + p) or "absolute" (|a| + |p|)
+    as_coded_smape: str = "signed"
     extra: dict = field(default_factory=dict, compare=False)
 
     @property

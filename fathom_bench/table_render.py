@@ -117,8 +117,13 @@ def truncate(x: float, decimals: int = 2) -> float:
     return float(Decimal(repr(float(x))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_DOWN))
 
 
-def render_vs_paper(result: TableResult, published: pd.DataFrame | None, dataset_notes: dict | None) -> str:
-    """Every reproduced cell beside the published value, per dataset, with the dataset's differences."""
+def render_vs_paper(result: TableResult, published: pd.DataFrame | None, dataset_notes: dict | None,
+                    sources: dict | None = None) -> str:
+    """Every reproduced cell beside the published value, per dataset, with the dataset's differences.
+    With `sources` (table_sources.read_sources) each cell is compared with the authors' unrounded
+    result-file value where one exists, naming the file, else with the rounding interval stated there."""
+    if sources is not None:
+        return _render_vs_sources(result, sources, dataset_notes)
     d = int(result.cfg.get("published_decimals", 2))
     step = 10.0 ** -d
     out = [f"# {result.cfg.get('title', result.name)}: reproduced vs published", ""]
@@ -158,14 +163,54 @@ def render_vs_paper(result: TableResult, published: pd.DataFrame | None, dataset
     return "\n".join(out)
 
 
+def _render_vs_sources(result: TableResult, sources: dict, dataset_notes: dict | None) -> str:
+    d = int(result.cfg.get("published_decimals", 2))
+    out = [f"# {result.cfg.get('title', result.name)}: reproduced vs published", ""]
+    out += [f"**{h}**" if h.startswith("QUICK") else h for h in _header(result) if h.startswith(("QUICK", "Protocol"))]
+    out += ["Reproduced: mean over seeds. Compared with: the unrounded value of the authors' result file where one "
+            "holds it (the file is named), else the published value read as the interval its stated rounding implies "
+            f"(rounded: v ± {10.0 ** -d / 2:g}; truncated: [v, v + {10.0 ** -d:g})). Difference: reproduced mean - "
+            f"that value (the published value where no file holds one). In CI: that value or interval meets the "
+            f"reproduced {stats.INTERVAL_TEXT}.", ""]
+    for ds in dict.fromkeys(c["dataset"] for c in result.columns):
+        cols = [c for c in result.columns if c["dataset"] == ds]
+        out += [f"## {cols[0].get('group', ds)} (`{ds}`)", ""]
+        note = (dataset_notes or {}).get(ds)
+        out += [f"How the data differs from the paper's: {' '.join(str(note).split())}" if note
+                else "How the data differs from the paper's: no note given.", ""]
+        out += ["| Method | Column | Reproduced | 95 % CI | n | Published | Compared with | Difference | In CI | Note |",
+                "|---|---|---:|---|---:|---:|---|---:|:---:|---|"]
+        for m in result.rows + result.floor:
+            for c in cols:
+                cell = result.cell(m, c["key"])
+                if cell is None or _missing(cell["mean"]):
+                    continue
+                src = sources.get((result.names[m].lower(), c["key"]))
+                ci = NA if _missing(cell["ci_low"]) else f"[{_num(cell['ci_low'])}, {_num(cell['ci_high'])}]"
+                name = result.names[m] + ("" if m not in result.floor else " (not in the paper)")
+                if src is None:
+                    out.append(f"| {name} | {c['label']} | {_num(cell['mean'], 4)} | {ci} | {cell['n']} | {NA} | "
+                               f"no source row | {NA} | {NA} | |")
+                    continue
+                low, high = src.interval(d)
+                inside = NA if _missing(cell["ci_low"]) else (
+                    "yes" if low <= cell["ci_high"] and (high > cell["ci_low"] or low == high >= cell["ci_low"]) else "no")
+                ref = src.file_value if src.file_value is not None else src.published
+                out.append(f"| {name} | {c['label']} | {_num(cell['mean'], 4)} | {ci} | {cell['n']} | "
+                           f"{src.published:.{d}f} | {src.basis()} | {cell['mean'] - ref:+.4f} | {inside} | "
+                           f"{src.note.replace('|', '/')} |")
+        out.append("")
+    return "\n".join(out)
+
+
 def write_outputs(result: TableResult, out_dir, published: pd.DataFrame | None,
-                  dataset_notes: dict | None) -> list[Path]:
+                  dataset_notes: dict | None, sources: dict | None = None) -> list[Path]:
     """<name>.md, <name>.csv, <name>.tex and <name>-vs-paper.md in `out_dir`, each written atomically;
     then the seed-score plots of every column under <name>-plots/ (PNG and PDF)."""
     out_dir = Path(out_dir)
     texts = {f"{result.name}.md": render_markdown(result), f"{result.name}.csv": render_csv(result),
              f"{result.name}.tex": render_latex(result),
-             f"{result.name}-vs-paper.md": render_vs_paper(result, published, dataset_notes)}
+             f"{result.name}-vs-paper.md": render_vs_paper(result, published, dataset_notes, sources)}
     for fname, text in texts.items():
         write_atomic(out_dir / fname, text)
     from .plots import write_table_plots

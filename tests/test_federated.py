@@ -351,3 +351,12 @@ def test_a_node_that_stops_answering_is_named_after_the_timeout():
     run = plan(["synthetic"], ["fathom"], [0], ["corrected"], max_epochs=1)[0]
     with pytest.raises(PeerLost, match="rank 1: sent nothing for 0.2 s"):
         Central(run, 2, InProcessHub(3, timeout=0.2).transport(0)).main()
+
+
+def test_federated_refuses_summed_task_losses(capsys):
+    """Under `paper` FATHOM sums the task losses as Keras does; the nodes' loss shares assume a mean."""
+    from fathom_bench.cli import main
+
+    assert main(["train", "--dataset", "synthetic", "--method", "fathom", "--protocol", "paper",
+                 "--federated", "3", "--wandb", "disabled", "--no-progress"]) == 2
+    assert "sums the task losses" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -236,3 +237,56 @@ def test_statistics_tables_leaderboard_and_check_never_import_torch():
             "fathom_bench.plots; import matplotlib.figure; fathom_bench.tables.load_table_config('3'); "
             "assert not {'torch', 'lightning'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+def _with_sources(tmp_path, text: str | None) -> dict:
+    import shutil
+
+    cfg = {**small_table_config(), "sources": "table_small_sources.csv", "_path": str(tmp_path / "table_small.yaml")}
+    if text is None:
+        shutil.copy(Path(__file__).parent / "fixtures" / "table_small_sources.csv", tmp_path / "table_small_sources.csv")
+    else:
+        (tmp_path / "table_small_sources.csv").write_text(text)
+    return cfg
+
+
+def test_vs_paper_compares_with_the_result_file_value_and_names_it(tmp_path, golden):
+    from fathom_bench.table_sources import read_sources
+
+    sources = read_sources(_with_sources(tmp_path, None))
+    text = tables.render_vs_paper(golden, golden_published(), GOLDEN_NOTES, sources)
+    # FATHOM smape 0.4407, CI [0.438, 0.444]: compared with the file's 0.4412 (inside), difference from it
+    assert ("| FATHOM | smape | 0.4407 | [0.438, 0.444] | 6 | 0.44 | 0.4412 in "
+            "`FATHOM_IJCNN/weather/results/HAMDN_1_mae.txt` (published rounded) | -0.0005 | yes |  |") in text
+    # no file: the published value read with the stated rounding (0.58 +- 0.005 vs CI [0.608, 0.614])
+    assert "| M-LSTM | F1 | 0.6107 | [0.608, 0.614] | 6 | 0.58 | published value, rounded assumed" in text
+    assert "| +0.0307 | no |  |" in text
+    assert "no script can have produced this" in text
+    assert "| M-LSTM | BA |" in text and "no source row" in text  # a cell the sources do not cover says so
+
+
+def test_rounding_intervals_of_a_source_row():
+    from fathom_bench.table_sources import CellSource
+
+    assert CellSource(0.44, None, "", "assumed-rounded", "", "").interval(2) == pytest.approx((0.435, 0.445))
+    assert CellSource(0.44, None, "", "assumed-truncated", "", "").interval(2) == pytest.approx((0.44, 0.45))
+    assert CellSource(0.89, 0.8857, "f.txt", "rounded", "", "").interval(2) == (0.8857, 0.8857)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("method,column,published\nLR,a,1\n", "sources lack column(s) file_value"),
+    ("method,column,published,file_value,result_file,rounding,computation,note\nLR,a,1,,,floor,,\n",
+     "rounding 'floor' is unknown"),
+    ("method,column,published,file_value,result_file,rounding,computation,note\nLR,a,1,0.9,,rounded,,\n",
+     "a file_value needs its result_file"),
+])
+def test_bad_sources_are_one_line(tmp_path, text, message):
+    from fathom_bench.table_sources import read_sources
+
+    with pytest.raises(BadInput, match=re.escape(message)):
+        read_sources(_with_sources(tmp_path, text))
+
+
+def test_table3_names_its_sources_file():
+    cfg = tables.load_table_config("3")
+    assert cfg["sources"] == "table3_sources.csv"

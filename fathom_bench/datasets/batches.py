@@ -32,11 +32,12 @@ def gather(parts: list[TaskPart], idx: torch.Tensor, valid: torch.Tensor | None 
 
 
 class TrainBatches(IterableDataset):
-    """Shuffled, index-aligned batches; a new permutation each epoch, fixed by (seed, epoch)."""
+    """Shuffled, index-aligned batches; a new permutation each epoch, fixed by (seed, epoch).
+    `shuffle=False`: the same batches in time order every epoch (Keras' `shuffle=False`)."""
 
     def __init__(self, parts: list[TaskPart], batch_size: int, seed: int, limit_batches: int | None = None,
-                 length: int | None = None):
-        self.parts, self.batch_size, self.seed = parts, batch_size, seed
+                 length: int | None = None, shuffle: bool = True):
+        self.parts, self.batch_size, self.seed, self.shuffle = parts, batch_size, seed, shuffle
         # `length`: L of all tasks when `parts` are some of them (a federated node's own tasks)
         self.length = length or max(len(p) for p in parts)
         self.limit_batches = limit_batches
@@ -49,7 +50,7 @@ class TrainBatches(IterableDataset):
     def __iter__(self):
         gen = torch.Generator().manual_seed(int(self.seed) * 1_000_003 + self.epoch)
         self.epoch += 1
-        perm = torch.randperm(self.length, generator=gen)
+        perm = torch.randperm(self.length, generator=gen) if self.shuffle else torch.arange(self.length)
         for b in range(len(self)):
             yield gather(self.parts, perm[b * self.batch_size:(b + 1) * self.batch_size])
 

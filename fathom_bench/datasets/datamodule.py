@@ -65,15 +65,22 @@ class BenchDataModule(L.LightningDataModule):
     """Windows and splits of one dataset under one protocol, as multi-task batches.
 
     Batches: `x [K, B, T, D]`, `y [K, B, M]`, `mask [K, B, M]`. `problem` (after `setup`) tells a
-    method the sizes and names it needs.
+    method the sizes and names it needs. What the authors' scripts did differently is data
+    (script_settings): `shuffle=False` (batches in time order), `val_part="test"` (early stopping on
+    the test part, as scripts passing `validation_data=test`), `inputs="same_row"` (the protocol's
+    input columns of the target's own row, no target history: a row-wise scikit-learn classifier).
     """
 
     def __init__(self, dataset: str | DatasetSpec, protocol: str | Protocol = "corrected",
                  data_dir: str | Path | None = None, batch_size: int | None = None, seed: int = 0,
-                 limit_train_batches: int | None = None, raw: RawDataset | None = None):
+                 limit_train_batches: int | None = None, raw: RawDataset | None = None, shuffle: bool = True,
+                 val_part: str = "val", inputs: str = "window"):
         super().__init__()
         self.spec = load_dataset_spec(dataset)
         self.protocol = get_protocol(protocol)
+        if inputs == "same_row":  # the window ends at the target's row and holds no target history
+            self.protocol = replace(self.protocol, target_history_in_input=False)
+        self.shuffle, self.val_part = shuffle, val_part
         self.data_dir = data_dir
         self.batch_size = int(batch_size or self.spec.batch_size)
         self.seed = seed
@@ -95,7 +102,8 @@ class BenchDataModule(L.LightningDataModule):
 
     def train_dataloader(self):
         self.setup()
-        ds = TrainBatches(self.data.parts["train"], self.batch_size, self.seed, self.limit_train_batches)
+        ds = TrainBatches(self.data.parts["train"], self.batch_size, self.seed, self.limit_train_batches,
+                          shuffle=self.shuffle)
         return DataLoader(ds, batch_size=None)
 
     def _eval(self, part: str):
@@ -103,7 +111,7 @@ class BenchDataModule(L.LightningDataModule):
         return DataLoader(EvalBatches(self.data.parts[part], self.batch_size), batch_size=None)
 
     def val_dataloader(self):
-        return self._eval("val")
+        return self._eval(self.val_part)
 
     def test_dataloader(self):
         return self._eval("test")

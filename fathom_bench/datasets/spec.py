@@ -20,6 +20,8 @@ from .validity import check_ranges
 
 TASK_TYPES = ("classification", "regression")
 PAPER_FILLS = ("ffill_bfill_zero", "zero")
+#: the denominator of the authors' as-coded SMAPE: a + p (weather/helper_funcs.py) or |a| + |p| (FitRec/)
+PAPER_SMAPES = ("signed", "absolute")
 
 
 @dataclass
@@ -61,6 +63,7 @@ class DatasetSpec:
     split: tuple[float, float, float]
     batch_size: int
     paper_fill: str = "ffill_bfill_zero"
+    paper_smape: str = "signed"
     #: loader-specific options (tasks chosen, rows kept, columns, unit conversions)
     options: dict = field(default_factory=dict)
     #: column (or glob) -> (low, high): values outside are physically impossible (see validity.py)
@@ -94,6 +97,9 @@ class DatasetSpec:
         fill = d.get("paper_fill", "ffill_bfill_zero")
         if fill not in PAPER_FILLS:
             raise BadInput(f"{where}: paper_fill must be one of {PAPER_FILLS}, not {fill!r}")
+        smape = d.get("paper_smape", "signed")
+        if smape not in PAPER_SMAPES:
+            raise BadInput(f"{where}: paper_smape must be one of {PAPER_SMAPES}, not {smape!r}")
         return cls(
             name=str(d["name"]),
             title=str(d.get("title", d["name"])),
@@ -103,6 +109,7 @@ class DatasetSpec:
             split=split,  # type: ignore[arg-type]
             batch_size=int(d["batch_size"]),
             paper_fill=fill,
+            paper_smape=smape,
             options=dict(d.get("options") or {}),
             valid_ranges=check_ranges(d.get("valid_ranges"), where),
             differs_from_paper=str(d.get("differs_from_paper", "")).strip(),

@@ -186,5 +186,6 @@ def prepare(raw: RawDataset, spec: DatasetSpec, protocol: Protocol) -> PreparedD
         train_target_mean=tuple(tmean),
         classification_loss=protocol.classification_loss,
         classification_average=protocol.classification_average,
+        as_coded_smape=spec.paper_smape,
     )
     return PreparedData(problem=problem, parts=parts, inputs=inputs)

@@ -290,6 +290,10 @@ def federated_runs(runs, nodes: int, timeout: float, data_dir=None, keep_others:
         if not runs:
             raise BadInput("--federated: none of the planned methods is FATHOM or one of its ablations")
     check_methods(runs)
+    summed = [r.key for r in runs if r.config()["method"]["hparams"].get("task_reduction", "mean") != "mean"]
+    if summed:  # the nodes weight their loss as a share of a mean over tasks (session.py)
+        raise BadInput(f"--federated: {summed[0]} sums the task losses (the Keras scripts under `paper`); "
+                       "federated runs support task losses averaged over tasks (corrected, forecast)")
     runs = [FederatedRunSpec.of(r, nodes) for r in runs]
     rank = rank_from_env(nodes)
     if rank:

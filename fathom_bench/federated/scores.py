@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from ..metrics import AS_CODED_ROWS, classification_scores, regression_scores
+from ..metrics import AS_CODED_ROWS, classification_scores, regression_scores, smape
 from ..problem import ProblemSpec
 
 
@@ -28,10 +28,12 @@ def task_scores(problem: ProblemSpec, names: list[str], values: torch.Tensor, y:
     if problem.protocol == "paper":
         pred, truth = values.double(), y.double()
         rows = min(AS_CODED_ROWS, pred.shape[1])
-        denom = truth + pred  # the authors' SMAPE denominator (a + p)
-        sm = torch.where(denom != 0, 2 * (truth - pred).abs() / torch.where(denom != 0, denom, 1.0), 0.0)
+        sm = smape(truth, pred, absolute=problem.as_coded_smape == "absolute")  # the dataset's as-coded denominator
         part["rows_mae"] = [(pred[:, i] - truth[:, i]).abs().mean(-1).tolist() for i in range(rows)]
         part["rows_smape"] = [sm[:, i].mean(-1).tolist() for i in range(rows)]
+        w = mask.double()  # `all_windows_smape` per task (None: a task with no window to score)
+        n = w.sum((1, 2))
+        part["all_smape"] = [float(v) if c > 0 else None for v, c in zip((sm * w).sum((1, 2)) / n.clamp_min(1.0), n)]
     return part
 
 
@@ -71,4 +73,6 @@ def combine_scores(problem: ProblemSpec, parts: list[dict]) -> dict:
                                                                dtype=torch.float64).mean())
         out[f"as_coded/mae@rows0-{rows - 1}"] = sum(out[f"as_coded/mae@row{i}"] for i in range(rows)) / rows
         out[f"as_coded/smape@rows0-{rows - 1}"] = sum(out[f"as_coded/smape@row{i}"] for i in range(rows)) / rows
+        scored_all = [v for p in parts for v in p["all_smape"] if v is not None]
+        out["as_coded/smape@all"] = float(torch.tensor(scored_all, dtype=torch.float64).mean())
     return out

@@ -12,12 +12,13 @@ from __future__ import annotations
 import lightning as L
 import torch
 
+from ..errors import BadInput
 from ..losses import loss_for
 from ..metrics import BenchScores
 from ..problem import ProblemSpec
 from .layers import lstm_kernels
 
-OPTIMIZERS = ("adam", "rmsprop", "adamw", "sgd")
+from ..script_settings import OPTIMIZERS
 
 
 class BenchModule(L.LightningModule):
@@ -25,16 +26,19 @@ class BenchModule(L.LightningModule):
     trainable: bool = True
 
     def __init__(self, problem: ProblemSpec | dict, lr: float = 1e-3, optimizer: str | None = None,
-                 l2: float = 1e-3, alpha: float = 0.3):
+                 l2: float = 1e-3, alpha: float = 0.3, loss: str | None = None, task_reduction: str = "mean",
+                 output: str = "linear"):
         super().__init__()
         self.problem = problem if isinstance(problem, ProblemSpec) else ProblemSpec.from_dict(problem)
         self.lr, self.l2, self.alpha = lr, l2, alpha
         self.optimizer_name = optimizer or ("adam" if self.problem.is_classification else "rmsprop")
         if self.optimizer_name not in OPTIMIZERS:
-            from ..errors import BadInput
-
             raise BadInput(f"optimizer: unknown {self.optimizer_name!r}; choose one of {', '.join(OPTIMIZERS)}")
-        self.loss_fn = loss_for(self.problem, alpha)
+        if output not in ("linear", "sigmoid"):
+            raise BadInput(f"output: unknown {output!r}; choose linear or sigmoid")
+        # regression through Dense(M, sigmoid) on MinMax-scaled targets (the authors' scripts)
+        self.sigmoid_output = output == "sigmoid" and not self.problem.is_classification
+        self.loss_fn = loss_for(self.problem, alpha, loss, task_reduction, self.sigmoid_output)
         self.val_scores = BenchScores(self.problem)
         self.test_scores = BenchScores(self.problem)
         self.test_results: dict | None = None
@@ -51,6 +55,10 @@ class BenchModule(L.LightningModule):
         """x: `[K, B, T, D]` -> `[K, B, M]`."""
         raise NotImplementedError
 
+    def fit_arrays(self, train: list) -> None:
+        """Methods not trained by the Lightning loop (`trainable = False`) fit here, from the training
+        part's per-task windows (`TaskPart`s); the default has nothing to fit."""
+
     def l2_parameters(self) -> list[torch.nn.Parameter]:
         """Weights under the L2 penalty (default: LSTM input kernels, as the paper's section IV-C)."""
         return lstm_kernels(self)
@@ -60,7 +68,8 @@ class BenchModule(L.LightningModule):
         """Probabilities (classification) or predictions in original units (regression), `[K, B, M]`."""
         if self.problem.is_classification:
             return torch.sigmoid(out)
-        return out * self.target_range + self.target_min
+        scaled = torch.sigmoid(out) if self.sigmoid_output else out
+        return scaled * self.target_range + self.target_min
 
     def targets_original(self, y: torch.Tensor) -> torch.Tensor:
         return y if self.problem.is_classification else y * self.target_range + self.target_min

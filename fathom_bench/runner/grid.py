@@ -19,7 +19,7 @@ from ..errors import BadInput
 from ..methods import discover_methods, get_method
 from ..protocol import get_protocol
 from ..records import read_record, record_path
-from .spec import DEFAULT_MAX_EPOCHS, RunSpec, TrainerSettings
+from .spec import DEFAULT_MAX_EPOCHS, DEFAULT_PATIENCE, RunSpec, TrainerSettings
 
 
 @dataclass
@@ -48,16 +48,28 @@ def plan(datasets: list[str], methods: list[str], seeds: list[int], protocols: l
     for proto in protos:
         for ds in dataset_specs:
             if isinstance(max_epochs, dict):
-                epochs = int(max_epochs.get(ds.name, DEFAULT_MAX_EPOCHS.get(ds.name, 100)))
+                epochs = max_epochs.get(ds.name)
             else:
-                epochs = int(max_epochs or DEFAULT_MAX_EPOCHS.get(ds.name, 100))
-            trainer = TrainerSettings(max_epochs=epochs, patience=patience or 20, quick=quick, threads=threads,
-                                      accelerator=accelerator,
-                                      limit_train_batches=limit_train_batches, limit_val_batches=limit_val_batches)
+                epochs = max_epochs
             for m in method_specs:
+                trainer = _trainer_settings(m.settings(proto.name, ds.name), ds.name, epochs, patience, quick=quick,
+                                            threads=threads, accelerator=accelerator,
+                                            limit_train_batches=limit_train_batches,
+                                            limit_val_batches=limit_val_batches)
                 for seed in seeds:
                     runs.append(RunSpec(ds, m, int(seed), proto, trainer, dict(hparam_overrides or {})))
     return runs
+
+
+def _trainer_settings(script: dict, dataset: str, max_epochs: int | None, patience: int | None,
+                      **fixed) -> TrainerSettings:
+    """The budget of one run: --max-epochs (or the quick budget) first, then the method's script
+    settings for this protocol and dataset (script_settings), then the defaults."""
+    epochs = int(max_epochs or script.get("max_epochs") or DEFAULT_MAX_EPOCHS.get(dataset, 100))
+    return TrainerSettings(max_epochs=epochs, patience=int(patience or script.get("patience") or DEFAULT_PATIENCE),
+                           batch_size=script.get("batch_size"), shuffle=bool(script.get("shuffle", True)),
+                           early_stopping_on=script.get("early_stopping_on", "val"),
+                           inputs=script.get("inputs", "window"), **fixed)
 
 
 def record_state(path: Path, config_hash: str) -> str:

@@ -105,7 +105,10 @@ def matching_runs(out: Path, protocol: str, planned) -> list:
 def write_tables(cfg: dict, out: Path, planned, protocols: list[str], wandb_mode: str, log=print) -> list[Path]:
     from .. import tables
 
+    from ..table_sources import read_sources
+
     published = tables.published_numbers(cfg)
+    sources = read_sources(cfg)
     notes = {}
     for name in table_datasets(cfg):
         spec = load_dataset_spec(name)
@@ -125,7 +128,7 @@ def write_tables(cfg: dict, out: Path, planned, protocols: list[str], wandb_mode
             target = target / suffix if suffix else target
             result = tables.build_table(runs, table_cfg, protocol, as_coded=as_coded)
             result.notes += skill_notes
-            written += tables.write_outputs(result, target, published, notes)
+            written += tables.write_outputs(result, target, published, notes, sources)
             frames[f"{cfg['name']}/{protocol}{'/' + suffix if suffix else ''}"] = result.frame
     tracking.log_tables(wandb_mode, out, f"{cfg['name']}-summary", frames)
     return written

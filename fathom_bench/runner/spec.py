@@ -36,6 +36,12 @@ class TrainerSettings:
     #: "cpu" or "gpu"; part of the config (a GPU run is a different run) only when not "cpu",
     #: so every CPU record's config hash is what it was before GPUs were supported
     accelerator: str = "cpu"
+    #: False: batches in time order every epoch (Keras' shuffle=False in the authors' scripts)
+    shuffle: bool = True
+    #: "val", or "test" where the authors' script early-stops on its test set (validation_data=test)
+    early_stopping_on: str = "val"
+    #: "window", or "same_row": the non-target columns of the target's own row (row-wise scikit-learn)
+    inputs: str = "window"
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,8 @@ class RunSpec:
                         "batch_size": self.trainer.batch_size or d.batch_size, "paper_fill": d.paper_fill,
                         "options": d.options, "valid_ranges": {k: list(v) for k, v in d.valid_ranges.items()}},
             "method": {"key": self.method.key, "name": self.method.name, "class": self.method.cls,
-                       "hparams": self.method.resolved_hparams(d.name, self.hparam_overrides)},
+                       "hparams": self.method.resolved_hparams(d.name, self.hparam_overrides, self.protocol.name),
+                       "script": self.method.settings(self.protocol.name, d.name).get("script", "")},
             "protocol": self.protocol.as_dict(),
             "trainer": _trainer_config(self.trainer),
             "seed": self.seed,

@@ -89,9 +89,11 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
     torch.set_num_threads(run.trainer.threads)
     L.seed_everything(run.seed, workers=True, verbose=False)
     dm = BenchDataModule(run.dataset, run.protocol, data_dir=data_dir, batch_size=run.trainer.batch_size,
-                         seed=run.seed, limit_train_batches=run.trainer.limit_train_batches)
+                         seed=run.seed, limit_train_batches=run.trainer.limit_train_batches,
+                         shuffle=run.trainer.shuffle, val_part=run.trainer.early_stopping_on,
+                         inputs=run.trainer.inputs)
     dm.setup()
-    model = run.method.build(dm.problem, run.dataset.name, run.hparam_overrides)
+    model = run.method.build(dm.problem, run.dataset.name, run.hparam_overrides, run.protocol.name)
     best = BestWeights(restore=run.protocol.restore_best_weights)
     if progress_bar is None:
         progress_bar = sys.stderr.isatty()
@@ -118,6 +120,7 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
             trainer.fit(model, datamodule=dm)
         train_seconds = time.perf_counter() - started
         if not model.trainable:
+            model.fit_arrays(dm.data.parts["train"])  # a closed-form or full-batch fit, or nothing to fit
             trainer.validate(model, datamodule=dm, verbose=False)
         if save_attention is not None:  # forward hooks on the attention modules, test loop only
             from .attention import AttentionRecorder, save_attention as write_attention
