@@ -83,3 +83,19 @@ def resolve(protocols: dict, protocol: str, dataset: str) -> dict:
 def model_kwargs(settings: dict) -> dict:
     """Constructor keywords for the method from its settings (loss, optimizer, ... and its hparams)."""
     return {**{k: settings[k] for k in MODEL_KEYS if k in settings}, **(settings.get("hparams") or {})}
+
+
+def table_notes(methods: dict, protocol: str, datasets: list[str]) -> list[str]:
+    """Sentences for a table under `protocol`: which runs early-stop on the test part, and each
+    script setting's `note` (e.g. no script exists for a dataset). `methods`: {key: MethodSpec}."""
+    out = []
+    for key, spec in methods.items():
+        on_test = [ds for ds in datasets if spec.settings(protocol, ds).get("early_stopping_on") == "test"]
+        if on_test:
+            out.append(f"{spec.name} on {', '.join(on_test)}: early stopping on the test part, as the authors' "
+                       "script (validation_data=test).")
+        for ds in datasets:
+            note = spec.settings(protocol, ds).get("note")
+            if note:
+                out.append(f"{spec.name} on {ds}: {note}.")
+    return out

@@ -319,3 +319,13 @@ def test_paper_runs_end_to_end_with_the_script_settings(tmp_path):
     s_lstm = train_one(runs["s_lstm"])
     assert s_lstm["status"] == "ok" and np.isfinite(s_lstm["metrics"]["test"]["as_coded/smape@all"])
     assert runs["s_lstm"].config()["method"]["hparams"]["loss"] == "bce"
+
+
+def test_paper_tables_say_which_runs_early_stop_on_the_test_part():
+    from fathom_bench.runner.reproduce import script_notes
+    from fathom_bench.tables import load_table_config
+
+    notes = script_notes(load_table_config("3"), "paper")
+    assert any(n.startswith("S-LSTM on beijing_air_quality, fitrec: early stopping on the test part") for n in notes)
+    assert "M-Att on fitrec: no M-Att script for this dataset." in notes
+    assert script_notes(load_table_config("3"), "corrected") == []

@@ -128,10 +128,21 @@ def write_tables(cfg: dict, out: Path, planned, protocols: list[str], wandb_mode
             target = target / suffix if suffix else target
             result = tables.build_table(runs, table_cfg, protocol, as_coded=as_coded)
             result.notes += skill_notes
+            result.notes.extend(script_notes(cfg, protocol))
             written += tables.write_outputs(result, target, published, notes, sources)
             frames[f"{cfg['name']}/{protocol}{'/' + suffix if suffix else ''}"] = result.frame
     tracking.log_tables(wandb_mode, out, f"{cfg['name']}-summary", frames)
     return written
+
+
+def script_notes(cfg: dict, protocol: str) -> list[str]:
+    """The table's notes on how its methods' scripts ran under `protocol` (script_settings.table_notes)."""
+    from ..methods import discover_methods
+    from ..script_settings import table_notes
+
+    known = discover_methods()
+    keys = list(cfg["methods"]) + list(cfg.get("floor") or [])
+    return table_notes({k: known[k] for k in keys if k in known}, protocol, table_datasets(cfg))
 
 
 def reproduce(opts: ReproduceOptions, log=print) -> tuple[GridReport, list[Path]]:
