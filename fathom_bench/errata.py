@@ -32,7 +32,7 @@ from pathlib import Path
 from . import stats
 from .errors import BadInput
 from .records import iter_runs, write_atomic
-from .sources import published_interval, read_sources
+from .sources import CellSource, default_path, read_sources
 
 REPRODUCED, NOT_REPRODUCED = "reproduced", "not reproduced"
 NO_CODE = "not reproducible from the public code"
@@ -59,8 +59,8 @@ def _cells(runs, cfg: dict, protocol: str) -> tuple[dict, bool]:
     return cells, result.quick
 
 
-def _verdict(row: dict, cell: dict | None, quick: bool) -> str:
-    if row["note"].lower().startswith(NO_CODE_PREFIX):
+def _verdict(src: CellSource, cell: dict | None, quick: bool) -> str:
+    if src.note.lower().startswith(NO_CODE_PREFIX):
         return NO_CODE
     if cell is None:
         return NOT_MEASURED
@@ -68,15 +68,14 @@ def _verdict(row: dict, cell: dict | None, quick: bool) -> str:
         return QUICK_ONLY
     if _missing(cell.get("ci_low")):
         return NOT_MEASURED
-    lo, hi = published_interval(row)
-    return REPRODUCED if lo <= cell["ci_high"] and hi >= cell["ci_low"] else NOT_REPRODUCED
+    return REPRODUCED if src.meets(cell["ci_low"], cell["ci_high"]) else NOT_REPRODUCED
 
 
 def _missing(x) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
-def build_errata(runs, cfg: dict, sources: dict) -> list[dict]:
+def build_errata(runs, cfg: dict, sources: dict[tuple[str, str], CellSource]) -> list[dict]:
     """One dict per published cell (FIELDS), in the table's row and column order."""
     runs = list(runs)
     by_protocol = {p: _cells(runs, cfg, p) for p in ("paper", "corrected", "forecast")}
@@ -131,9 +130,12 @@ def render_markdown(rows: list[dict], cfg: dict, dataset_notes: dict, sources_pa
             "| Verdict | Cells |", "|---|---:|"]
     out += [f"| {v} | {counts.get(v, 0)} |" for v in VERDICTS] + [""]
     kinds = Counter(r["rounding"] for r in rows)
-    out += [f"Sources: {len(rows) - kinds['assumed-rounded']} of {len(rows)} published values are in one of the authors' "
+    no_file = kinds["assumed-rounded"] + kinds["assumed-truncated"]
+    read_as = ("rounded" if not kinds["assumed-truncated"] else
+               f"stated ({kinds['assumed-rounded']} rounded, {kinds['assumed-truncated']} truncated)")
+    out += [f"Sources: {len(rows) - no_file} of {len(rows)} published values are in one of the authors' "
             f"result files ({kinds['equal']} printed the same rounded or truncated, {kinds['truncated']} truncated, "
-            f"{kinds['rounded']} rounded); no file holds the other {kinds['assumed-rounded']}, read as rounded.", ""]
+            f"{kinds['rounded']} rounded); no file holds the other {no_file}, read as {read_as}.", ""]
     for ds in dict.fromkeys(r["dataset"] for r in rows):
         part = [r for r in rows if r["dataset"] == ds]
         group = next((c.get("group", ds) for c in cfg["columns"] if c["dataset"] == ds), ds)
@@ -176,8 +178,6 @@ def write_errata(results, out_dir, sources=None, table: str = "3") -> list[Path]
     notes = {}
     for ds in dict.fromkeys(c["dataset"] for c in cfg["columns"]):
         notes[ds] = load_dataset_spec(ds).differs_from_paper
-    from .sources import default_path
-
     shown = str(sources) if sources else str(default_path().relative_to(default_path().parents[2]))
     out_dir = Path(out_dir)
     paths = [out_dir / "errata.md", out_dir / "errata.csv"]

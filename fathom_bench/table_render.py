@@ -120,25 +120,19 @@ def truncate(x: float, decimals: int = 2) -> float:
 def render_vs_paper(result: TableResult, published: pd.DataFrame | None, dataset_notes: dict | None,
                     sources: dict | None = None) -> str:
     """Every reproduced cell beside the published value, per dataset, with the dataset's differences.
-    With `sources` (table_sources.read_sources) each cell is compared with the authors' unrounded
+    With `sources` (sources.read_table_sources) each cell is compared with the authors' unrounded
     result-file value where one exists, naming the file, else with the rounding interval stated there."""
     if sources is not None:
         return _render_vs_sources(result, sources, dataset_notes)
     d = int(result.cfg.get("published_decimals", 2))
     step = 10.0 ** -d
-    out = [f"# {result.cfg.get('title', result.name)}: reproduced vs published", ""]
-    out += [f"**{h}**" if h.startswith("QUICK") else h for h in _header(result) if h.startswith(("QUICK", "Protocol"))]
-    out += [stats.MEANING_TEXT]
+    out = _vs_paper_title(result) + [stats.MEANING_TEXT]
     out += [f"Reproduced: mean over seeds, also truncated to {d} decimals as the paper's numbers appear to be "
             "(0.4463 -> 0.44). Difference: reproduced mean - published. In CI: the published value, read as the "
             f"interval [v, v + {step:g}) it was truncated from, meets the reproduced {stats.INTERVAL_TEXT}.", ""]
     lookup = {str(k).lower(): k for k in (published.index if published is not None else [])}
-    for ds in dict.fromkeys(c["dataset"] for c in result.columns):
-        cols = [c for c in result.columns if c["dataset"] == ds]
-        out += [f"## {cols[0].get('group', ds)} (`{ds}`)", ""]
-        note = (dataset_notes or {}).get(ds)
-        out += [f"How the data differs from the paper's: {' '.join(str(note).split())}" if note
-                else "How the data differs from the paper's: no note given.", ""]
+    for ds, cols in _dataset_parts(result):
+        out += _dataset_heading(ds, cols, dataset_notes)
         out += ["| Method | Column | Reproduced | Truncated | 95 % CI | n | Published | Difference | In CI |",
                 "|---|---|---:|---:|---|---:|---:|---:|:---:|"]
         for m in result.rows + result.floor:
@@ -165,19 +159,14 @@ def render_vs_paper(result: TableResult, published: pd.DataFrame | None, dataset
 
 def _render_vs_sources(result: TableResult, sources: dict, dataset_notes: dict | None) -> str:
     d = int(result.cfg.get("published_decimals", 2))
-    out = [f"# {result.cfg.get('title', result.name)}: reproduced vs published", ""]
-    out += [f"**{h}**" if h.startswith("QUICK") else h for h in _header(result) if h.startswith(("QUICK", "Protocol"))]
+    out = _vs_paper_title(result)
     out += ["Reproduced: mean over seeds. Compared with: the unrounded value of the authors' result file where one "
             "holds it (the file is named), else the published value read as the interval its stated rounding implies "
             f"(rounded: v ± {10.0 ** -d / 2:g}; truncated: [v, v + {10.0 ** -d:g})). Difference: reproduced mean - "
             f"that value (the published value where no file holds one). In CI: that value or interval meets the "
             f"reproduced {stats.INTERVAL_TEXT}.", ""]
-    for ds in dict.fromkeys(c["dataset"] for c in result.columns):
-        cols = [c for c in result.columns if c["dataset"] == ds]
-        out += [f"## {cols[0].get('group', ds)} (`{ds}`)", ""]
-        note = (dataset_notes or {}).get(ds)
-        out += [f"How the data differs from the paper's: {' '.join(str(note).split())}" if note
-                else "How the data differs from the paper's: no note given.", ""]
+    for ds, cols in _dataset_parts(result):
+        out += _dataset_heading(ds, cols, dataset_notes)
         out += ["| Method | Column | Reproduced | 95 % CI | n | Published | Compared with | Difference | In CI | Note |",
                 "|---|---|---:|---|---:|---:|---|---:|:---:|---|"]
         for m in result.rows + result.floor:
@@ -185,22 +174,38 @@ def _render_vs_sources(result: TableResult, sources: dict, dataset_notes: dict |
                 cell = result.cell(m, c["key"])
                 if cell is None or _missing(cell["mean"]):
                     continue
-                src = sources.get((result.names[m].lower(), c["key"]))
+                src = sources.get((result.names[m], c["key"]))
                 ci = NA if _missing(cell["ci_low"]) else f"[{_num(cell['ci_low'])}, {_num(cell['ci_high'])}]"
                 name = result.names[m] + ("" if m not in result.floor else " (not in the paper)")
                 if src is None:
                     out.append(f"| {name} | {c['label']} | {_num(cell['mean'], 4)} | {ci} | {cell['n']} | {NA} | "
                                f"no source row | {NA} | {NA} | |")
                     continue
-                low, high = src.interval(d)
-                inside = NA if _missing(cell["ci_low"]) else (
-                    "yes" if low <= cell["ci_high"] and (high > cell["ci_low"] or low == high >= cell["ci_low"]) else "no")
-                ref = src.file_value if src.file_value is not None else src.published
+                inside = NA if _missing(cell["ci_low"]) else ("yes" if src.meets(cell["ci_low"], cell["ci_high"], d) else "no")
+                ref = src.file_value if src.file_value is not None else src.value
                 out.append(f"| {name} | {c['label']} | {_num(cell['mean'], 4)} | {ci} | {cell['n']} | "
-                           f"{src.published:.{d}f} | {src.basis()} | {cell['mean'] - ref:+.4f} | {inside} | "
+                           f"{src.value:.{d}f} | {src.basis()} | {cell['mean'] - ref:+.4f} | {inside} | "
                            f"{src.note.replace('|', '/')} |")
         out.append("")
     return "\n".join(out)
+
+
+def _vs_paper_title(result: TableResult) -> list[str]:
+    return ([f"# {result.cfg.get('title', result.name)}: reproduced vs published", ""] +
+            [f"**{h}**" if h.startswith("QUICK") else h for h in _header(result) if h.startswith(("QUICK", "Protocol"))])
+
+
+def _dataset_parts(result: TableResult) -> list[tuple[str, list[dict]]]:
+    """(dataset, its columns) in column order."""
+    return [(ds, [c for c in result.columns if c["dataset"] == ds])
+            for ds in dict.fromkeys(c["dataset"] for c in result.columns)]
+
+
+def _dataset_heading(ds: str, cols: list[dict], dataset_notes: dict | None) -> list[str]:
+    note = (dataset_notes or {}).get(ds)
+    return [f"## {cols[0].get('group', ds)} (`{ds}`)", "",
+            f"How the data differs from the paper's: {' '.join(str(note).split())}" if note
+            else "How the data differs from the paper's: no note given.", ""]
 
 
 def write_outputs(result: TableResult, out_dir, published: pd.DataFrame | None,

@@ -251,7 +251,7 @@ def _with_sources(tmp_path, text: str | None) -> dict:
 
 
 def test_vs_paper_compares_with_the_result_file_value_and_names_it(tmp_path, golden):
-    from fathom_bench.table_sources import read_sources
+    from fathom_bench.sources import read_table_sources as read_sources
 
     sources = read_sources(_with_sources(tmp_path, None))
     text = tables.render_vs_paper(golden, golden_published(), GOLDEN_NOTES, sources)
@@ -266,7 +266,7 @@ def test_vs_paper_compares_with_the_result_file_value_and_names_it(tmp_path, gol
 
 
 def test_rounding_intervals_of_a_source_row():
-    from fathom_bench.table_sources import CellSource
+    from fathom_bench.sources import CellSource
 
     assert CellSource(0.44, None, "", "assumed-rounded", "", "").interval(2) == pytest.approx((0.435, 0.445))
     assert CellSource(0.44, None, "", "assumed-truncated", "", "").interval(2) == pytest.approx((0.44, 0.45))
@@ -281,7 +281,7 @@ def test_rounding_intervals_of_a_source_row():
      "a file_value needs its result_file"),
 ])
 def test_bad_sources_are_one_line(tmp_path, text, message):
-    from fathom_bench.table_sources import read_sources
+    from fathom_bench.sources import read_table_sources as read_sources
 
     with pytest.raises(BadInput, match=re.escape(message)):
         read_sources(_with_sources(tmp_path, text))

@@ -105,10 +105,10 @@ def matching_runs(out: Path, protocol: str, planned) -> list:
 def write_tables(cfg: dict, out: Path, planned, protocols: list[str], wandb_mode: str, log=print) -> list[Path]:
     from .. import tables
 
-    from ..table_sources import read_sources
+    from ..sources import read_table_sources
 
     published = tables.published_numbers(cfg)
-    sources = read_sources(cfg)
+    sources = read_table_sources(cfg)
     notes = {}
     for name in table_datasets(cfg):
         spec = load_dataset_spec(name)
