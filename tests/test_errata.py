@@ -93,3 +93,16 @@ def test_a_bad_sources_file_is_one_line(tmp_path, capsys):
     assert main(["errata", "--sources", str(bad), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(bad) in err[0]
+
+
+def test_committed_errata_and_the_readme_counts_rebuild_from_the_records(tmp_path):
+    """results/errata.{md,csv} and the README's verdict table come from the committed records, never typed in."""
+    from fathom_bench.errata import verdict_counts
+
+    assert main(["errata", "--out", str(tmp_path)]) == 0
+    for name in ("errata.md", "errata.csv"):
+        assert (tmp_path / name).read_text() == (results_dir() / name).read_text(), name
+    rows = list(csv.DictReader((tmp_path / "errata.csv").read_text().splitlines()))
+    readme = (results_dir().parent / "README.md").read_text()
+    for verdict, count in verdict_counts(rows).items():
+        assert f"| {verdict} | {count} |" in readme, verdict
