@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -59,7 +60,12 @@ def _queued(array_id: str, state: str | None = None) -> list[str]:
 
 def test_a_killed_array_task_leaves_no_record_and_is_resubmitted(slurm_cluster, tmp_path):
     out = tmp_path / "out"
-    grid = ["reproduce", "--table", TABLE, "--methods", "fathom", "--seeds", "3", "--max-epochs", "150",
+    # no early stopping: each run trains all 600 epochs (~45 s on an idle core), so the kill below
+    # lands inside training whatever the load (with early stopping an idle machine finished in 8 s)
+    table = tmp_path / "table_synthetic.yaml"
+    table.write_text(Path(TABLE).read_text() + "patience: 100000\n")
+    shutil.copy(Path(TABLE).with_name("table_synthetic_published.csv"), tmp_path)
+    grid = ["reproduce", "--table", str(table), "--methods", "fathom", "--seeds", "3", "--max-epochs", "600",
             "--out", str(out), "--no-progress", "--executor", "slurm"]
     submitted = cli(*grid, "--no-wait")
     array_id = re.search(r"SLURM array (\d+)", submitted.stdout + submitted.stderr).group(1)
@@ -70,7 +76,7 @@ def test_a_killed_array_task_leaves_no_record_and_is_resubmitted(slurm_cluster, 
     victim = running[0]
     time.sleep(8)  # mid-run: past start-up (~5 s), inside training (~15-30 s on 2 busy cores)
     subprocess.run(["scancel", victim], check=True, timeout=20)
-    while _queued(array_id) and time.time() < deadline + 240:
+    while _queued(array_id) and time.time() < deadline + 600:
         time.sleep(0.5)
     records = list(iter_runs(out))
     assert len(records) == 2 and all(r.ok for r in records), "the killed task must leave no record"
