@@ -10,7 +10,7 @@ the metrics and the tables; methods never branch on it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from .errors import BadInput
 
@@ -64,20 +64,22 @@ class Protocol:
         return asdict(self)
 
 
+CORRECTED = Protocol(
+    name="corrected",
+    target_history_in_input=False,
+    fit_on="train",
+    mask_missing_targets=True,
+    feature_fill="train_mean",
+    classification_average="macro",
+    classification_loss="bce_smoothed",
+    restore_best_weights=True,
+    authors_input_columns=False,
+    impossible_values="missing",
+    clip_inputs_to_train_range=True,
+)
+
 PROTOCOLS: dict[str, Protocol] = {
-    "corrected": Protocol(
-        name="corrected",
-        target_history_in_input=False,
-        fit_on="train",
-        mask_missing_targets=True,
-        feature_fill="train_mean",
-        classification_average="macro",
-        classification_loss="bce_smoothed",
-        restore_best_weights=True,
-        authors_input_columns=False,
-        impossible_values="missing",
-        clip_inputs_to_train_range=True,
-    ),
+    "corrected": CORRECTED,
     "paper": Protocol(
         name="paper",
         target_history_in_input=True,
@@ -88,21 +90,9 @@ PROTOCOLS: dict[str, Protocol] = {
         classification_loss="eq1_as_coded",
         restore_best_weights=False,
     ),
-    "forecast": Protocol(
-        name="forecast",
-        target_history_in_input=True,
-        target_history_task_types=("regression",),
-        fit_on="train",
-        mask_missing_targets=True,
-        feature_fill="train_mean",
-        classification_average="macro",
-        classification_loss="bce_smoothed",
-        restore_best_weights=True,
-        authors_input_columns=False,
-        impossible_values="missing",
-        clip_inputs_to_train_range=True,
-        skill_vs_floor=True,
-    ),
+    # `corrected` plus the targets' own history in the regression inputs (the authors' window)
+    "forecast": replace(CORRECTED, name="forecast", target_history_in_input=True,
+                        target_history_task_types=("regression",), skill_vs_floor=True),
 }
 
 

@@ -135,24 +135,18 @@ def render_vs_paper(result: TableResult, published: pd.DataFrame | None, dataset
         out += _dataset_heading(ds, cols, dataset_notes)
         out += ["| Method | Column | Reproduced | Truncated | 95 % CI | n | Published | Difference | In CI |",
                 "|---|---|---:|---:|---|---:|---:|---:|:---:|"]
-        for m in result.rows + result.floor:
-            for c in cols:
-                cell = result.cell(m, c["key"])
-                if cell is None or _missing(cell["mean"]):
-                    continue
-                pub_row = lookup.get(result.names[m].lower())
-                pub = None
-                if pub_row is not None and c["key"] in published.columns:
-                    v = published.loc[pub_row, c["key"]]
-                    pub = None if pd.isna(v) else float(v)
-                ci = NA if _missing(cell["ci_low"]) else f"[{_num(cell['ci_low'])}, {_num(cell['ci_high'])}]"
-                inside = NA if pub is None or _missing(cell["ci_low"]) else (
-                    "yes" if pub <= cell["ci_high"] and pub + step > cell["ci_low"] else "no")
-                name = result.names[m] + ("" if m not in result.floor else " (not in the paper)")
-                diff = NA if pub is None else f"{cell['mean'] - pub:+.4f}"
-                shown = NA if pub is None else f"{pub:.{d}f}"
-                out.append(f"| {name} | {c['label']} | {_num(cell['mean'], 4)} | {truncate(cell['mean'], d):.{d}f} | "
-                           f"{ci} | {cell['n']} | {shown} | {diff} | {inside} |")
+        for m, c, cell, name, ci in _vs_cells(result, cols):
+            pub_row = lookup.get(result.names[m].lower())
+            pub = None
+            if pub_row is not None and c["key"] in published.columns:
+                v = published.loc[pub_row, c["key"]]
+                pub = None if pd.isna(v) else float(v)
+            inside = NA if pub is None or _missing(cell["ci_low"]) else (
+                "yes" if pub <= cell["ci_high"] and pub + step > cell["ci_low"] else "no")
+            diff = NA if pub is None else f"{cell['mean'] - pub:+.4f}"
+            shown = NA if pub is None else f"{pub:.{d}f}"
+            out.append(f"| {name} | {c['label']} | {_num(cell['mean'], 4)} | {truncate(cell['mean'], d):.{d}f} | "
+                       f"{ci} | {cell['n']} | {shown} | {diff} | {inside} |")
         out.append("")
     return "\n".join(out)
 
@@ -169,25 +163,30 @@ def _render_vs_sources(result: TableResult, sources: dict, dataset_notes: dict |
         out += _dataset_heading(ds, cols, dataset_notes)
         out += ["| Method | Column | Reproduced | 95 % CI | n | Published | Compared with | Difference | In CI | Note |",
                 "|---|---|---:|---|---:|---:|---|---:|:---:|---|"]
-        for m in result.rows + result.floor:
-            for c in cols:
-                cell = result.cell(m, c["key"])
-                if cell is None or _missing(cell["mean"]):
-                    continue
-                src = sources.get((result.names[m], c["key"]))
-                ci = NA if _missing(cell["ci_low"]) else f"[{_num(cell['ci_low'])}, {_num(cell['ci_high'])}]"
-                name = result.names[m] + ("" if m not in result.floor else " (not in the paper)")
-                if src is None:
-                    out.append(f"| {name} | {c['label']} | {_num(cell['mean'], 4)} | {ci} | {cell['n']} | {NA} | "
-                               f"no source row | {NA} | {NA} | |")
-                    continue
-                inside = NA if _missing(cell["ci_low"]) else ("yes" if src.meets(cell["ci_low"], cell["ci_high"], d) else "no")
-                ref = src.file_value if src.file_value is not None else src.value
-                out.append(f"| {name} | {c['label']} | {_num(cell['mean'], 4)} | {ci} | {cell['n']} | "
-                           f"{src.value:.{d}f} | {src.basis()} | {cell['mean'] - ref:+.4f} | {inside} | "
-                           f"{src.note.replace('|', '/')} |")
+        for m, c, cell, name, ci in _vs_cells(result, cols):
+            src = sources.get((result.names[m], c["key"]))
+            if src is None:
+                out.append(f"| {name} | {c['label']} | {_num(cell['mean'], 4)} | {ci} | {cell['n']} | {NA} | "
+                           f"no source row | {NA} | {NA} | |")
+                continue
+            inside = NA if _missing(cell["ci_low"]) else ("yes" if src.meets(cell["ci_low"], cell["ci_high"], d) else "no")
+            ref = src.file_value if src.file_value is not None else src.value
+            out.append(f"| {name} | {c['label']} | {_num(cell['mean'], 4)} | {ci} | {cell['n']} | "
+                       f"{src.value:.{d}f} | {src.basis()} | {cell['mean'] - ref:+.4f} | {inside} | "
+                       f"{src.note.replace('|', '/')} |")
         out.append("")
     return "\n".join(out)
+
+
+def _vs_cells(result: TableResult, cols: list[dict]):
+    """(method, column, cell, shown name, CI text) of every reproduced cell of `cols`, rows then floor."""
+    for m in result.rows + result.floor:
+        for c in cols:
+            cell = result.cell(m, c["key"])
+            if cell is None or _missing(cell["mean"]):
+                continue
+            ci = NA if _missing(cell["ci_low"]) else f"[{_num(cell['ci_low'])}, {_num(cell['ci_high'])}]"
+            yield m, c, cell, result.names[m] + ("" if m not in result.floor else " (not in the paper)"), ci
 
 
 def _vs_paper_title(result: TableResult) -> list[str]:
