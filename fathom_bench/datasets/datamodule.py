@@ -26,12 +26,14 @@ def load_raw(spec: DatasetSpec, data_dir: str | Path | None = None, tasks: list[
 
     `tasks`: only these tasks (names), in the dataset's order. A loader module whose files are per
     task says how to read some of them with `select_tasks(spec, names) -> DatasetSpec` (then only
-    their files are opened); any other is read whole and the other tasks are dropped.
+    their files are opened); any other (or one returning None) is read whole and the other tasks
+    are dropped.
     """
     folder = resolve_data_dir(data_dir) / spec.name
     load = spec.load_function()
     select = getattr(sys.modules[load.__module__], "select_tasks", None) if tasks is not None else None
-    raw = load(select(spec, list(tasks)) if select is not None else spec, folder)
+    chosen = select(spec, list(tasks)) if select is not None else None  # None: read whole
+    raw = load(chosen if chosen is not None else spec, folder)
     if tasks is None:
         return raw
     known = [t.name for t in raw.tasks]
@@ -46,7 +48,8 @@ def task_names(spec: DatasetSpec, data_dir: str | Path | None = None) -> list[st
     (`task_names(spec)`), else by reading it."""
     load = spec.load_function()
     names = getattr(sys.modules[load.__module__], "task_names", None)
-    return list(names(spec)) if names is not None else [t.name for t in load_raw(spec, data_dir).tasks]
+    declared = names(spec) if names is not None else None  # None: not declared, read the data
+    return list(declared) if declared is not None else [t.name for t in load_raw(spec, data_dir).tasks]
 
 
 def load_prepared(spec: DatasetSpec, protocol: Protocol, data_dir=None, cache: bool = True) -> PreparedData:

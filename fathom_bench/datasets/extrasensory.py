@@ -6,18 +6,22 @@ except `timestamp`, `label:*` and `label_source`, in file order; the column list
 must equal those of the first.
 
 Tasks: the users with at least `min_rows` rows (in registry order), each cut to its first `rows`
-rows, as the authors. A missing label stays NaN (unknown, not negative): `corrected` masks it,
+rows, as the authors. The config's top-level `selected_tasks` declares that rule's result (a
+realdata test checks it) so a federated node reads only its own users' files (`select_tasks`);
+each user's arrays depend on that user's file alone, and task names are the short UUIDs that are
+unique among the declared users, so a subset load gives the same names and arrays. A missing label stays NaN (unknown, not negative): `corrected` masks it,
 `paper` fills it the authors' way (`paper_fill`).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import BadInput
-from .parsing import load_verified, read_columns, task_count_error
+from .parsing import declared_files, load_verified, read_columns, task_count_error, unknown_task_error
 from .spec import DatasetSpec, RawDataset, TaskSeries
 
 LABEL_PREFIX = "label:"
@@ -41,9 +45,33 @@ def _short_names(uuids: list[str], length: int) -> list[str]:
     return [u[:n] for u in uuids]
 
 
+def task_names(spec: DatasetSpec) -> list[str] | None:
+    """The task names of the declared `selected_tasks` (None when the config declares none)."""
+    if not spec.selected_tasks:
+        return None
+    declared_files(spec, list(spec.selected_tasks))
+    return _short_names(list(spec.selected_tasks), int(spec.options.get("task_name_length", 8)))
+
+
+def select_tasks(spec: DatasetSpec, names: list[str]) -> DatasetSpec | None:
+    """The spec that reads only these users' files (a federated node's own); None: undeclared."""
+    known = task_names(spec)
+    if known is None:
+        return None
+    error = unknown_task_error(spec, names, known)
+    if error:
+        raise error
+    wanted = set(names)
+    only = {n: u for n, u in zip(known, spec.selected_tasks) if n in wanted}
+    return replace(spec, options={**spec.options, "read_tasks": only})
+
+
 def load(spec: DatasetSpec, folder: Path) -> RawDataset:
-    """Verify (or download) the registered files, then parse them (or read the parsed-array cache)."""
-    return load_verified(spec, folder, VERSION, parse)
+    """Verify (or download) the registered files, then parse them (or read the parsed-array cache).
+    With `options.read_tasks` ({task name: UUID}, from `select_tasks`) only those users' files."""
+    only = spec.options.get("read_tasks")
+    names = declared_files(spec, list(only.values())) if only else None
+    return load_verified(spec, folder, VERSION, parse, names=names)
 
 
 def parse(spec: DatasetSpec, folder: Path, paths: dict[str, Path]) -> RawDataset:
@@ -54,6 +82,7 @@ def parse(spec: DatasetSpec, folder: Path, paths: dict[str, Path]) -> RawDataset
     min_rows = int(o.get("min_rows", rows))
     min_tasks = int(o.get("min_tasks", 1))
     suffix = str(o.get("file_suffix", ".features_labels.csv.gz"))
+    only = o.get("read_tasks") or {}
 
     features: list[str] | None = None
     labels: list[str] | None = None
@@ -77,6 +106,9 @@ def parse(spec: DatasetSpec, folder: Path, paths: dict[str, Path]) -> RawDataset
         df = read_columns(path, features + labels, nrows=max(rows, min_rows), dtype=np.float32,
                           int_columns=["timestamp"])
         if len(df) < min_rows:
+            if only:
+                raise BadInput(f"{path}: {len(df)} rows, fewer than option min_rows ({min_rows}); selected_tasks "
+                               f"in {spec.path or spec.name} is not what the rule selects")
             excluded[uuid] = len(df)
             continue
         df = df.iloc[:rows]
@@ -89,10 +121,14 @@ def parse(spec: DatasetSpec, folder: Path, paths: dict[str, Path]) -> RawDataset
         ts = df["timestamp"].to_numpy()
         unordered += int(np.sum(np.diff(ts) <= 0))
         kept.append((uuid, df[features].to_numpy(dtype=np.float32), y))
-    if len(kept) < min_tasks:
+    if not only and len(kept) < min_tasks:
         raise task_count_error(spec, folder, len(kept), min_tasks, f"users with at least {min_rows} rows")
 
-    names = _short_names([k[0] for k in kept], int(o.get("task_name_length", 8)))
+    if only:  # names unique among all declared users, as in the full load
+        by_uuid = {u: n for n, u in only.items()}
+        names = [by_uuid[k[0]] for k in kept]
+    else:
+        names = _short_names([k[0] for k in kept], int(o.get("task_name_length", 8)))
     tasks = [TaskSeries(name=n, features=x, targets=y) for n, (_, x, y) in zip(names, kept)]
     all_y = np.concatenate([t.targets for t in tasks])
     observed = ~np.isnan(all_y)

@@ -1,7 +1,10 @@
 """FitRec (Endomondo; Ni et al. 2019), the per-user files the paper's authors published.
 
 One task per user: the `tasks` users with the most rows (ties: smaller user id first), listed by
-user id. Rows are sorted by timestamp (stable sort, as the authors) and cut to `max_rows`.
+user id. The config's top-level `selected_tasks` declares that rule's result (a realdata test
+checks it) so a federated node reads only its own users' files (`select_tasks`): each user's
+arrays depend on that user's file alone (row cap, sort and timestamp origin per user, category
+codes from the config's fixed lists), so a subset load gives the same arrays. Rows are sorted by timestamp (stable sort, as the authors) and cut to `max_rows`.
 Targets: `tar_heart_rate` and `tar_derived_speed` (bpm, km/h). Text columns (gender, sport) are
 coded by the fixed category lists of the config (position in the list).
 
@@ -15,12 +18,13 @@ float32 cannot hold epoch seconds to the second).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import BadInput
-from .parsing import load_verified, read_columns, task_count_error
+from .parsing import declared_files, load_verified, read_columns, task_count_error, unknown_task_error
 from .spec import DatasetSpec, RawDataset, TaskSeries
 
 DEFAULT_TARGETS = ("tar_heart_rate", "tar_derived_speed")
@@ -51,9 +55,31 @@ def _codes(values, categories: list[str], path: Path, column: str) -> np.ndarray
     return mapped.to_numpy(dtype=np.float64)
 
 
+def task_names(spec: DatasetSpec) -> list[str] | None:
+    """The declared `selected_tasks` listed by user id, as the loader lists them (None: none declared)."""
+    if not spec.selected_tasks:
+        return None
+    declared_files(spec, list(spec.selected_tasks))
+    return sorted(spec.selected_tasks, key=user_id)
+
+
+def select_tasks(spec: DatasetSpec, names: list[str]) -> DatasetSpec | None:
+    """The spec that reads only these users' files (a federated node's own); None: undeclared."""
+    known = task_names(spec)
+    if known is None:
+        return None
+    error = unknown_task_error(spec, names, known)
+    if error:
+        raise error
+    return replace(spec, options={**spec.options, "read_tasks": [n for n in known if n in set(names)]})
+
+
 def load(spec: DatasetSpec, folder: Path) -> RawDataset:
-    """Verify (or download) the registered files, then parse them (or read the parsed-array cache)."""
-    return load_verified(spec, folder, VERSION, parse)
+    """Verify (or download) the registered files, then parse them (or read the parsed-array cache).
+    With `options.read_tasks` (user ids, from `select_tasks`) only those users' files."""
+    only = spec.options.get("read_tasks")
+    names = declared_files(spec, list(only)) if only else None
+    return load_verified(spec, folder, VERSION, parse, names=names)
 
 
 def parse(spec: DatasetSpec, folder: Path, paths: dict[str, Path]) -> RawDataset:
@@ -68,7 +94,8 @@ def parse(spec: DatasetSpec, folder: Path, paths: dict[str, Path]) -> RawDataset
     leaked = sorted(set(features) & set(targets))
     if leaked:
         raise BadInput(f"{spec.path or spec.name}: option features must not hold the targets ({', '.join(leaked)})")
-    if len(paths) < n_tasks:
+    only = bool(o.get("read_tasks"))  # a subset chosen by select_tasks: every file given is a task
+    if not only and len(paths) < n_tasks:
         raise task_count_error(spec, folder, len(paths), n_tasks, "user files")
 
     columns = list(dict.fromkeys(features + paper_features + targets + [sort_by]))
@@ -79,7 +106,7 @@ def parse(spec: DatasetSpec, folder: Path, paths: dict[str, Path]) -> RawDataset
     for name, path in paths.items():
         frames[name] = (path, read_columns(path, numeric, text=text, int_columns=exact, dtype=np.float64))
     ranked = sorted(frames, key=lambda n: (-len(frames[n][1]), user_id(n)))
-    chosen = sorted(ranked[:n_tasks], key=user_id)
+    chosen = sorted(ranked if only else ranked[:n_tasks], key=user_id)
 
     tasks = []
     for name in chosen:
@@ -105,7 +132,7 @@ def parse(spec: DatasetSpec, folder: Path, paths: dict[str, Path]) -> RawDataset
         "files_read": len(paths),
         "folder": str(folder),
         "users_kept": len(tasks),
-        "users_excluded_rows": {n.split(".")[0]: len(frames[n][1]) for n in ranked[n_tasks:]},
+        "users_excluded_rows": {} if only else {n.split(".")[0]: len(frames[n][1]) for n in ranked[n_tasks:]},
         "rows_per_user_min_max": [min(rows.values()), max(rows.values())] if rows else [0, 0],
         "sorted_by": f"{sort_by} (stable)",
         "max_rows": max_rows,

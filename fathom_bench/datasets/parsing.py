@@ -153,3 +153,23 @@ def load_verified(spec: DatasetSpec, folder, version: str, parse: Callable, name
     folder = Path(folder)
     paths = ensure_files(spec, folder, names=names) if names is not None else ensure_files(spec, folder)
     return cached_raw(spec, folder, paths, version, lambda: parse(spec, folder, paths))
+
+
+def declared_files(spec: DatasetSpec, stems: list[str]) -> list[str]:
+    """The registered file names of tasks declared by file stem (`selected_tasks`: user ids), in
+    that order; a stem without a registered file is one line naming the config."""
+    by_stem = {name.split(".")[0]: name for name in registry(spec)}
+    unknown = [s for s in stems if s not in by_stem]
+    if unknown:
+        raise BadInput(f"{spec.path or spec.name}: selected_tasks: {unknown[0]!r} has no file in the dataset's "
+                       f"checksum registry; list user ids as the files are named (e.g. {next(iter(by_stem), '')!r})")
+    return [by_stem[s] for s in stems]
+
+
+def unknown_task_error(spec: DatasetSpec, names: list[str], known: list[str]) -> BadInput | None:
+    """The one-line error for task names that are not among the declared tasks, or None."""
+    unknown = [n for n in names if n not in set(known)]
+    if not unknown:
+        return None
+    return BadInput(f"dataset {spec.name}: no task named {unknown[0]!r} in selected_tasks of "
+                    f"{spec.path or spec.name}; its tasks are {', '.join(known)}")

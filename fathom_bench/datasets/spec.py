@@ -72,6 +72,10 @@ class DatasetSpec:
     differs_from_paper: str = ""
     source: str = ""
     path: str = ""
+    #: the tasks (file stems: user ids) the loader's rule in `options` selects, declared so a federated
+    #: node can read only its own files without scanning the others; a realdata test checks it equals
+    #: the rule's result. Not in `options`: it is a result, not a setting, and stays out of run hashes.
+    selected_tasks: tuple[str, ...] = ()
 
     def load_function(self) -> Callable[["DatasetSpec", Path], RawDataset]:
         module, _, attr = self.loader.partition(":")
@@ -100,6 +104,12 @@ class DatasetSpec:
         smape = d.get("paper_smape", "signed")
         if smape not in PAPER_SMAPES:
             raise BadInput(f"{where}: paper_smape must be one of {PAPER_SMAPES}, not {smape!r}")
+        selected = d.get("selected_tasks") or ()
+        if not isinstance(selected, (list, tuple)) or not all(isinstance(t, str) and t for t in selected):
+            raise BadInput(f"{where}: selected_tasks must be a list of task file stems (user ids)")
+        twice = sorted({t for t in selected if list(selected).count(t) > 1})
+        if twice:
+            raise BadInput(f"{where}: selected_tasks lists {twice[0]!r} twice")
         return cls(
             name=str(d["name"]),
             title=str(d.get("title", d["name"])),
@@ -115,6 +125,7 @@ class DatasetSpec:
             differs_from_paper=str(d.get("differs_from_paper", "")).strip(),
             source=str(d.get("source", "")).strip(),
             path=path,
+            selected_tasks=tuple(selected),
         )
 
 
