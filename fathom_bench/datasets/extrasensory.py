@@ -15,13 +15,12 @@ unique among the declared users, so a subset load gives the same names and array
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import BadInput
-from .parsing import declared_files, load_verified, read_columns, task_count_error, unknown_task_error
+from .parsing import declared_files, load_declared, read_columns, select_declared, task_count_error
 from .spec import DatasetSpec, RawDataset, TaskSeries
 
 LABEL_PREFIX = "label:"
@@ -56,22 +55,13 @@ def task_names(spec: DatasetSpec) -> list[str] | None:
 def select_tasks(spec: DatasetSpec, names: list[str]) -> DatasetSpec | None:
     """The spec that reads only these users' files (a federated node's own); None: undeclared."""
     known = task_names(spec)
-    if known is None:
-        return None
-    error = unknown_task_error(spec, names, known)
-    if error:
-        raise error
-    wanted = set(names)
-    only = {n: u for n, u in zip(known, spec.selected_tasks) if n in wanted}
-    return replace(spec, options={**spec.options, "read_tasks": only})
+    return select_declared(spec, names, None if known is None else dict(zip(known, spec.selected_tasks)))
 
 
 def load(spec: DatasetSpec, folder: Path) -> RawDataset:
     """Verify (or download) the registered files, then parse them (or read the parsed-array cache).
     With `options.read_tasks` ({task name: UUID}, from `select_tasks`) only those users' files."""
-    only = spec.options.get("read_tasks")
-    names = declared_files(spec, list(only.values())) if only else None
-    return load_verified(spec, folder, VERSION, parse, names=names)
+    return load_declared(spec, folder, VERSION, parse)
 
 
 def parse(spec: DatasetSpec, folder: Path, paths: dict[str, Path]) -> RawDataset:

@@ -18,13 +18,12 @@ float32 cannot hold epoch seconds to the second).
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import BadInput
-from .parsing import declared_files, load_verified, read_columns, task_count_error, unknown_task_error
+from .parsing import declared_files, load_declared, read_columns, select_declared, task_count_error
 from .spec import DatasetSpec, RawDataset, TaskSeries
 
 DEFAULT_TARGETS = ("tar_heart_rate", "tar_derived_speed")
@@ -66,20 +65,13 @@ def task_names(spec: DatasetSpec) -> list[str] | None:
 def select_tasks(spec: DatasetSpec, names: list[str]) -> DatasetSpec | None:
     """The spec that reads only these users' files (a federated node's own); None: undeclared."""
     known = task_names(spec)
-    if known is None:
-        return None
-    error = unknown_task_error(spec, names, known)
-    if error:
-        raise error
-    return replace(spec, options={**spec.options, "read_tasks": [n for n in known if n in set(names)]})
+    return select_declared(spec, names, None if known is None else {n: n for n in known})
 
 
 def load(spec: DatasetSpec, folder: Path) -> RawDataset:
     """Verify (or download) the registered files, then parse them (or read the parsed-array cache).
-    With `options.read_tasks` (user ids, from `select_tasks`) only those users' files."""
-    only = spec.options.get("read_tasks")
-    names = declared_files(spec, list(only)) if only else None
-    return load_verified(spec, folder, VERSION, parse, names=names)
+    With `options.read_tasks` ({user id: user id}, from `select_tasks`) only those users' files."""
+    return load_declared(spec, folder, VERSION, parse)
 
 
 def parse(spec: DatasetSpec, folder: Path, paths: dict[str, Path]) -> RawDataset:

@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 import zlib
+from dataclasses import replace
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Callable, Iterable
@@ -173,3 +174,22 @@ def unknown_task_error(spec: DatasetSpec, names: list[str], known: list[str]) ->
         return None
     return BadInput(f"dataset {spec.name}: no task named {unknown[0]!r} in selected_tasks of "
                     f"{spec.path or spec.name}; its tasks are {', '.join(known)}")
+
+
+def select_declared(spec: DatasetSpec, names: list[str], known: dict[str, str] | None) -> DatasetSpec | None:
+    """A loader's `select_tasks`: the spec whose `options.read_tasks` ({task name: file stem}) reads only
+    the files of `names` among the declared tasks `known` (a federated node's own); None: none declared."""
+    if known is None:
+        return None
+    error = unknown_task_error(spec, names, list(known))
+    if error:
+        raise error
+    wanted = set(names)
+    return replace(spec, options={**spec.options, "read_tasks": {n: s for n, s in known.items() if n in wanted}})
+
+
+def load_declared(spec: DatasetSpec, folder, version: str, parse: Callable) -> RawDataset:
+    """`load_verified` over every registered file, or with `options.read_tasks` (`select_declared`)
+    over only those tasks' files."""
+    only = spec.options.get("read_tasks")
+    return load_verified(spec, folder, version, parse, names=declared_files(spec, list(only.values())) if only else None)
