@@ -60,6 +60,21 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     add_federated_arguments(p)
 
+    p = sub.add_parser("budget-study", help="every dataset x method at the full budget (seed 0, per-epoch "
+                       "validation metrics); writes results/budget-study.md/.csv/.png and the standard budget it supports")
+    p.add_argument("--table", default="3")
+    p.add_argument("--datasets", nargs="+")
+    p.add_argument("--methods", nargs="+", help="default: the table's methods")
+    p.add_argument("--protocol", nargs="+", default=None, help="corrected and/or forecast (default both)")
+    p.add_argument("--out", help="records folder (default results/budget-study)")
+    p.add_argument("--report", help="folder for budget-study.md/.csv/.png (default results/)")
+    p.add_argument("--report-only", action="store_true", help="write the report from the records; train nothing")
+    p.add_argument("--plan", action="store_true", help="print the runs left and their estimated cost; train nothing")
+    p.add_argument("--data-dir")
+    p.add_argument("--wandb")
+    p.add_argument("--no-progress", action="store_true")
+    add_execution_options(p)
+
     p = sub.add_parser("train", help="one run")
     p.add_argument("--dataset", required=True)
     p.add_argument("--method", required=True)
@@ -122,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.command:
             build_parser().print_help()
             return 2
-        return getattr(commands, args.command)(args)
+        return getattr(commands, args.command.replace("-", "_"))(args)
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

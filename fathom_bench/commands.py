@@ -72,6 +72,39 @@ def reproduce(args) -> int:
     return 1 if report.failed else 0
 
 
+def budget_study(args) -> int:
+    from . import budget_study as study
+    from .runner.budget_study import plan_study, run_study
+    from .runner.tracking import resolve_mode
+    from .tables import load_table_config
+
+    cfg = load_table_config(args.table)
+    out = Path(args.out) if args.out else results_dir() / "budget-study"
+    report_dir = Path(args.report) if args.report else results_dir()
+    failed = []
+    if not args.report_only:
+        execution = execution_from_args(args)
+        runs = plan_study(cfg, args.datasets, args.methods, args.protocol, execution.resolved_accelerator(),
+                          args.data_dir, out)
+        if args.plan:
+            from .runner.cost import estimate, render_plan
+            from .runner.grid import pending
+
+            todo, _ = pending(runs, out)
+            print(render_plan(estimate([r for r, _ in todo], out, args.data_dir), len(runs), execution.jobs, out))
+            return 0
+        check_out(out)
+        report = run_study(runs, out, execution.make(threads=1), data_dir=args.data_dir,
+                           wandb_mode=resolve_mode(args.wandb), progress=not args.no_progress)
+        failed = report.failed
+        print(f"{report.trained} runs trained, {report.skipped} reused, {len(failed)} failed in {report.seconds:.0f} s")
+    for path in study.write_report(out, report_dir, cfg):
+        print(f"wrote {path}")
+    for line in failed:
+        print(f"failed: {line}")
+    return 1 if failed else 0
+
+
 def train(args) -> int:
     from .runner.grid import plan, run_grid
     from .runner.overrides import apply_overrides

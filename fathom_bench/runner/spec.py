@@ -42,6 +42,9 @@ class TrainerSettings:
     early_stopping_on: str = "val"
     #: "window", or "same_row": the non-target columns of the target's own row (row-wise scikit-learn)
     inputs: str = "window"
+    #: the budget's name ("quick", "standard", "full" or "custom": --max-epochs); a label only, never
+    #: hashed (what it stands for, epochs, patience and batch limits, is in the config already)
+    budget: str = "full"
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class RunSpec:
 
 def _trainer_config(trainer: TrainerSettings) -> dict:
     config = asdict(trainer)
+    del config["budget"]
     if config["accelerator"] == "cpu":
         del config["accelerator"]
     return config

@@ -56,6 +56,30 @@ class BestWeights(Callback):
             module.val_results = self.best_val_results
 
 
+class EpochHistory(Callback):
+    """The validation metrics of every epoch, for the budget study: one dict per epoch with the
+    epoch index, seconds since fit began, train and validation loss and every scalar validation
+    metric (`per_task` left out). Read at `on_train_epoch_end`, after that epoch's validation."""
+
+    def __init__(self):
+        self.epochs: list[dict] = []
+        self.started = time.perf_counter()
+
+    def on_fit_start(self, trainer, module):
+        self.started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, module):
+        metrics = trainer.callback_metrics
+        if "val/loss" not in metrics:  # no validation ran this epoch
+            return
+        row = {"epoch": int(trainer.current_epoch), "seconds": round(time.perf_counter() - self.started, 3),
+               "val_loss": float(metrics["val/loss"]),
+               "train_loss": float(metrics["train/loss"]) if "train/loss" in metrics else None}
+        row.update({f"val/{k}": float(v) for k, v in (module.val_results or {}).items()
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        self.epochs.append(row)
+
+
 def _plugins() -> list:
     """Inside a SLURM job the grid's resume owns retries: Lightning's own requeue is off."""
     from lightning.pytorch.plugins.environments import SLURMEnvironment
@@ -95,6 +119,7 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
     dm.setup()
     model = run.method.build(dm.problem, run.dataset.name, run.hparam_overrides, run.protocol.name)
     best = BestWeights(restore=run.protocol.restore_best_weights)
+    history = EpochHistory()
     if progress_bar is None:
         progress_bar = sys.stderr.isatty()
     trainer = L.Trainer(
@@ -110,7 +135,7 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
         num_sanity_val_steps=0,
         log_every_n_steps=1,
         limit_val_batches=run.trainer.limit_val_batches or 1.0,
-        callbacks=[best, EarlyStopping("val/loss", patience=run.trainer.patience, mode="min")],
+        callbacks=[best, history, EarlyStopping("val/loss", patience=run.trainer.patience, mode="min")],
     )
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) if gpu else contextlib.nullcontext([]) as caught:
@@ -144,6 +169,7 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
         "metrics": {"test": dict(model.test_results or {}), "val": dict(model.val_results or {})},
         "epochs_run": int(trainer.current_epoch) if model.trainable else 0,
         "best_epoch": best.best_epoch,
+        "history": history.epochs,
         "train_seconds": round(train_seconds, 3),
         "num_parameters": int(sum(p.numel() for p in model.parameters())),
         "windows": dm.data.windows_per_part(),

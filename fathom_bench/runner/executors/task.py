@@ -59,6 +59,7 @@ def base_fields(run, table: str) -> dict:
         "seed": run.seed,
         "protocol": run.protocol.name,
         "quick": run.trainer.quick,
+        "budget": "quick" if run.trainer.quick else run.trainer.budget,
         "table": table,
         "config": run.config(),
         "config_hash": run.config_hash(),

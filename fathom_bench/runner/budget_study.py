@@ -1,0 +1,53 @@
+"""The budget study's grid: every dataset x method, seed 0, at the scripts' full budget with early
+stopping, under `corrected` and (regression datasets) `forecast`; each record keeps the validation
+metrics of every epoch (`history`), from which `fathom_bench.budget_study` reports and chooses the
+standard budget. Resumable like every grid: records land as runs finish.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..datasets.spec import load_dataset_spec
+from ..errors import BadInput
+from .grid import GridReport, plan, run_grid
+
+#: protocols of the study: `forecast` differs from `corrected` only for regression datasets
+STUDY_PROTOCOLS = ("corrected", "forecast")
+STUDY_SEED = 0
+
+
+def plan_study(cfg: dict, datasets: list[str] | None = None, methods: list[str] | None = None,
+               protocols: list[str] | None = None, accelerator: str = "cpu", data_dir=None,
+               out: Path | None = None) -> list:
+    """The study's runs, cheapest first within each dataset (datasets in the table's order), so an
+    interrupted study has covered as many methods as its time allowed."""
+    from .cost import estimate
+    from .reproduce import table_datasets
+
+    datasets = datasets or table_datasets(cfg)
+    methods = methods or list(cfg["methods"])
+    protocols = protocols or list(STUDY_PROTOCOLS)
+    for p in protocols:
+        if p not in STUDY_PROTOCOLS:
+            raise BadInput(f"--protocol: the budget study runs {' and '.join(STUDY_PROTOCOLS)}, not {p!r}")
+    runs = []
+    for name in datasets:
+        regression = load_dataset_spec(name).task_type == "regression"
+        wanted = [p for p in protocols if p == "corrected" or regression]
+        if not wanted:
+            continue
+        part = plan([name], methods, [STUDY_SEED], wanted, accelerator=accelerator)
+        runs += [r for r in part if getattr(r.method.load_class(), "trainable", True)]
+    try:
+        costs = {run.key: c.seconds for run, c in zip(runs, estimate(runs, out or Path("."), data_dir))}
+    except Exception:  # no measured speeds: keep the plan's order
+        costs = {}
+    order = {name: i for i, name in enumerate(datasets)}
+    return sorted(runs, key=lambda r: (order[r.dataset.name], costs.get(r.key, 0.0), r.key))
+
+
+def run_study(runs: list, out: Path, executor, data_dir=None, wandb_mode: str = "disabled",
+              progress: bool = True, log=print) -> GridReport:
+    return run_grid(runs, out, data_dir=data_dir, wandb_mode=wandb_mode, table="budget-study", progress=progress,
+                    log=log, executor=executor)
