@@ -51,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", help="run a table's grid and write the table")
     p.add_argument("--table", default="3", help="3 (Table III), a table config name, or a path to one")
-    p.add_argument("--quick", action="store_true", help="the full grid on a small budget (marked quick)")
+    p.add_argument("--budget", default="standard", help="quick | standard (default: each dataset's budget "
+                   "chosen by the budget study) | full (the scripts' epochs and patience)")
+    p.add_argument("--quick", action="store_true", help="alias of --budget quick: the full grid on a small "
+                   "budget (marked quick; never ranked)")
     p.add_argument("--seeds", type=int, help="number of paired seeds (default 10; 2 with --quick)")
     p.add_argument("--datasets", nargs="+")
     p.add_argument("--methods", nargs="+")
@@ -69,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="records folder (default results/budget-study)")
     p.add_argument("--report", help="folder for budget-study.md/.csv/.png (default results/)")
     p.add_argument("--report-only", action="store_true", help="write the report from the records; train nothing")
+    p.add_argument("--max-epochs", type=int, help="cap every run's epochs (a shorter study; the report says "
+                   "what each run's budget was)")
     p.add_argument("--plan", action="store_true", help="print the runs left and their estimated cost; train nothing")
     p.add_argument("--data-dir")
     p.add_argument("--wandb")
@@ -79,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True)
     p.add_argument("--method", required=True)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quick", action="store_true")
+    p.add_argument("--budget", default="full", help="quick | standard | full (default: the scripts' budget)")
+    p.add_argument("--quick", action="store_true", help="alias of --budget quick")
     _common(p)
     add_federated_arguments(p)
 
@@ -95,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wandb")
     p.add_argument("--out", help="folder for leaderboard.md (default: results/ for the reference runs, "
                    "else the --results folder)")
+    p.add_argument("--allow-quick", action="store_true", help="pair with quick-budget records and rank them "
+                   "(marked QUICK); without it the leaderboard refuses them")
     p.add_argument("--no-progress", action="store_true")
     _set_option(p)
     add_execution_options(p)
@@ -103,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default=None, help="run records (default: results/reference)")
     p.add_argument("--protocol", default="corrected")
     p.add_argument("--format", nargs="+", default=["md"], choices=["md", "csv", "html"])
+    p.add_argument("--allow-quick", action="store_true", help="rank quick-budget records anyway (every page "
+                   "then says QUICK); without it they are refused")
     p.add_argument("--out", help="folder for leaderboard.* (default: results/ for the reference runs, "
                    "else the --results folder)")
 

@@ -52,7 +52,7 @@ def datasets(args) -> int:
 def reproduce(args) -> int:
     from .runner.reproduce import ReproduceOptions, reproduce as run
 
-    opts = ReproduceOptions(table=args.table, quick=args.quick, seeds=args.seeds, datasets=args.datasets,
+    opts = ReproduceOptions(table=args.table, quick=args.quick, budget=args.budget, seeds=args.seeds, datasets=args.datasets,
                             methods=args.methods, protocol=args.protocol, data_dir=args.data_dir, out=args.out,
                             wandb=args.wandb, max_epochs=args.max_epochs, save_predictions=args.save_predictions,
                             progress=not args.no_progress, threads=args.threads, overrides=_sets(args),
@@ -73,7 +73,7 @@ def reproduce(args) -> int:
 
 
 def budget_study(args) -> int:
-    from . import budget_study as study
+    from . import budget_report as study
     from .runner.budget_study import plan_study, run_study
     from .runner.tracking import resolve_mode
     from .tables import load_table_config
@@ -84,8 +84,10 @@ def budget_study(args) -> int:
     failed = []
     if not args.report_only:
         execution = execution_from_args(args)
+        if args.max_epochs is not None and args.max_epochs < 1:
+            raise BadInput("--max-epochs: needs at least 1")
         runs = plan_study(cfg, args.datasets, args.methods, args.protocol, execution.resolved_accelerator(),
-                          args.data_dir, out)
+                          args.data_dir, out, args.max_epochs)
         if args.plan:
             from .runner.cost import estimate, render_plan
             from .runner.grid import pending
@@ -108,14 +110,16 @@ def budget_study(args) -> int:
 def train(args) -> int:
     from .runner.grid import plan, run_grid
     from .runner.overrides import apply_overrides
-    from .runner.reproduce import budget, protocols_of
+    from .runner.reproduce import budget, budget_name, protocols_of
     from .runner.tracking import resolve_mode
     from .tables import load_table_config
 
-    cfg = load_table_config("3") if args.quick else {}  # --quick: Table III's quick budget
+    name = budget_name(args.quick, args.budget)
+    cfg = load_table_config("3") if name != "full" else {}  # Table III's quick budget and standard rule
     execution = execution_from_args(args)
     runs = plan([args.dataset], [args.method], [args.seed], protocols_of(args.protocol),
-                accelerator=execution.resolved_accelerator(), **budget(cfg, args.quick, args.max_epochs, args.threads))
+                accelerator=execution.resolved_accelerator(),
+                **budget(cfg, name, args.max_epochs, args.threads, [args.dataset]))
     runs = apply_overrides(runs, _sets(args))
     out = Path(args.out) if args.out else results_dir() / "train"
     train_fn = None
@@ -164,9 +168,14 @@ def methods(args) -> int:
 
 
 def evaluate(args) -> int:
+    from . import leaderboard as lb
+    from .records import iter_runs
     from .runner.evaluate import evaluate as run
 
     results = _reference_dir(args.results)
+    # before anything trains: the leaderboard it ends with would refuse these records
+    lb.check_rankable(list(iter_runs(results, args.protocol)) if (results / "runs").is_dir() else [], args.protocol,
+                      args.allow_quick, f"--results {args.results}" if args.results else "results/reference")
     report = run(args.method, results, seeds=args.seeds, datasets=args.datasets, protocol=args.protocol,
                  data_dir=args.data_dir, wandb=args.wandb, progress=not args.no_progress, overrides=_sets(args),
                  execution=execution_from_args(args))
@@ -184,6 +193,8 @@ def leaderboard(args) -> int:
     runs = list(iter_runs(results, args.protocol))
     if not runs:
         raise BadInput(f"--results: no {args.protocol} run records under {results / 'runs'}")
+    lb.check_rankable(runs, args.protocol, getattr(args, "allow_quick", False),
+                      f"--results {args.results}" if args.results else "results/reference")
     frame = lb.build_leaderboard(runs, args.protocol)
     out = _leaderboard_dir(args.results, args.out)
     for path in lb.write_leaderboard(frame, out, formats=args.format):

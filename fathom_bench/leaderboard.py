@@ -52,17 +52,39 @@ def _columns(cells: dict, cfg: dict | None) -> list[dict]:
     return cols
 
 
+def record_budget(rec: dict) -> str:
+    """A record's training budget: its `budget` label, else (older records) quick or full."""
+    return rec.get("budget") or ("quick" if rec.get("quick") else "full")
+
+
+def check_rankable(runs, protocol: str, allow_quick: bool = False, where: str = "--results") -> None:
+    """A ranking compares methods at one budget on which they have learned: records of the quick
+    budget are refused (unless `allow_quick`: then every page says QUICK), and so is a mix of budgets."""
+    from .errors import BadInput
+
+    budgets = sorted({record_budget(getattr(r, "record", r)) for r in runs
+                      if getattr(r, "record", r)["protocol"] == protocol})
+    if "quick" in budgets and not allow_quick:
+        raise BadInput(f"{where}: {protocol} records of the quick budget (16 optimizer steps: the methods have not "
+                       "learned) are never ranked; rebuild them with `reproduce --budget standard`, or pass "
+                       "--allow-quick for a ranking marked QUICK on every page")
+    if len(budgets) > 1:
+        raise BadInput(f"{where}: {protocol} records of several budgets ({', '.join(budgets)}): a ranking compares "
+                       "methods at one budget; keep one budget's records in the folder")
+
+
 def build_leaderboard(runs, protocol: str, cfg: dict | None = None) -> pd.DataFrame:
     """One line per (method, column): mean, CI, n, rank, p vs the column's best; overall rank.
 
     `df.attrs` holds protocol, quick (any record quick) and notes.
     """
-    cells, meta, quick = {}, {}, False
+    cells, meta, quick, budgets = {}, {}, False, set()
     for run in runs:
         rec = getattr(run, "record", run)
         if rec["protocol"] != protocol:
             continue
         quick = quick or bool(rec.get("quick"))
+        budgets.add(record_budget(rec))
         meta.setdefault(rec["method"], (rec.get("method_name") or rec["method"], bool(rec.get("in_paper"))))
         cells.setdefault((rec["dataset"], rec["method"]), []).append(rec)
     if cfg is None:
@@ -115,7 +137,9 @@ def build_leaderboard(runs, protocol: str, cfg: dict | None = None) -> pd.DataFr
             notes.append(f"Rows marked 'not tested' share fewer than {stats.MIN_SEEDS_FOR_STARS} seeds with the "
                          f"column's best method: {stats.TOO_FEW_TEXT}.")
     floor = [m for m in (cfg.get("floor") or []) if m in meta]
-    df.attrs.update(protocol=protocol, quick=quick, notes=notes, columns=order_of, values=seed_values,
+    if quick and not df.empty:
+        df["quick"] = True  # the csv says QUICK too
+    df.attrs.update(protocol=protocol, quick=quick, budgets=sorted(budgets), notes=notes, columns=order_of, values=seed_values,
                     floor=floor, names={m: v[0] for m, v in meta.items()}, cd=cd)
     if cd is not None:
         ranked = df.dropna(subset=["overall_rank"]).drop_duplicates("method").set_index("method")["mean_rank"]
@@ -226,7 +250,8 @@ def _sections(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame, list, str | Non
 
 
 def _intro(df: pd.DataFrame) -> list[str]:
-    out = [f"Protocol: {df.attrs.get('protocol', '?')}."]
+    budgets = df.attrs.get("budgets") or []
+    out = [f"Protocol: {df.attrs.get('protocol', '?')}; training budget: {', '.join(budgets) or '?'}."]
     if df.attrs.get("quick"):
         out.insert(0, "QUICK RUN — not a reproduction (records with a small training budget): not a ranking result.")
     out += [f"Mean: mean over seeds; CI: the {stats.INTERVAL_TEXT}. Rank 1 = best mean of the column; overall "

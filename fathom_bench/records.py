@@ -13,6 +13,9 @@ Schema 1, the keys:
     versions: {fathom_bench, git_commit, python, torch, lightning, numpy, ...}
     metrics: {"test": {...}, "val": {...}}   scalar metrics plus "per_task": {task: {...}}
     epochs_run, best_epoch (0-based index of the lowest validation loss), train_seconds,
+    history: one row per trained epoch: epoch, seconds (since fit began), train_loss, val_loss and
+    every scalar validation metric as "val/<name>" (absent for methods with nothing to train),
+    budget: "quick" | "standard" | "full" | "custom" (a label; what it means is in config.trainer),
     num_parameters, windows: {part: [n per task]}, torch_threads
     in_paper (bool): the method is a row of the paper's Table III
     created: ISO-8601 UTC time
@@ -33,6 +36,19 @@ from .errors import BadInput
 
 SCHEMA = 1
 REQUIRED = ("schema", "status", "dataset", "method", "seed", "protocol", "config_hash", "metrics")
+
+
+#: fields that say when and how fast a run went, not what it computed
+VOLATILE = ("created", "train_seconds", "peak_rss_mb")
+
+
+def computed_fields(record: dict) -> dict:
+    """A record without its volatile fields (VOLATILE, and each history row's `seconds`): what two
+    runs of the same config on the same CPU agree on bit for bit."""
+    out = {k: v for k, v in record.items() if k not in VOLATILE}
+    if out.get("history"):
+        out["history"] = [{k: v for k, v in row.items() if k != "seconds"} for row in out["history"]]
+    return out
 
 
 def record_path(out: Path, protocol: str, dataset: str, method: str, seed: int, suffix: str = ".json") -> Path:

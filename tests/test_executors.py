@@ -10,11 +10,9 @@ from pathlib import Path
 import pytest
 
 from fathom_bench.cli import main
-from fathom_bench.records import iter_runs
+from fathom_bench.records import computed_fields, iter_runs
 
 TABLE = str(Path(__file__).parent / "fixtures" / "table_synthetic.yaml")
-#: fields that say when and how fast a run went, not what it computed
-VOLATILE = {"created", "train_seconds", "peak_rss_mb"}
 
 
 def reproduce(out, *extra):
@@ -22,7 +20,7 @@ def reproduce(out, *extra):
 
 
 def comparable(out) -> dict:
-    return {str(r.path.relative_to(out)): {k: v for k, v in r.record.items() if k not in VOLATILE}
+    return {str(r.path.relative_to(out)): computed_fields(r.record)
             for r in iter_runs(out)}
 
 

@@ -17,14 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from fathom_bench.records import iter_runs
+from fathom_bench.records import computed_fields, iter_runs
 from slurm_cluster import slurm_cluster  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.slurm
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE = str(REPO / "tests" / "fixtures" / "table_synthetic.yaml")
-VOLATILE = {"created", "train_seconds", "peak_rss_mb"}
 
 
 def cli(*args, check=True, timeout=600) -> subprocess.CompletedProcess:
@@ -37,7 +36,7 @@ def cli(*args, check=True, timeout=600) -> subprocess.CompletedProcess:
 
 
 def comparable(out: Path) -> dict:
-    return {str(r.path.relative_to(out)): {k: v for k, v in r.record.items() if k not in VOLATILE}
+    return {str(r.path.relative_to(out)): computed_fields(r.record)
             for r in iter_runs(out)}
 
 

@@ -76,6 +76,9 @@ class DatasetSpec:
     #: node can read only its own files without scanning the others; a realdata test checks it equals
     #: the rule's result. Not in `options`: it is a result, not a setting, and stays out of run hashes.
     selected_tasks: tuple[str, ...] = ()
+    #: {"max_epochs", "patience"} of `--budget standard`, chosen by the budget study
+    #: (results/budget-study.md; a test holds it equal to the study's choice); None until chosen
+    standard_budget: dict | None = None
 
     def load_function(self) -> Callable[["DatasetSpec", Path], RawDataset]:
         module, _, attr = self.loader.partition(":")
@@ -110,7 +113,12 @@ class DatasetSpec:
         twice = sorted({t for t in selected if list(selected).count(t) > 1})
         if twice:
             raise BadInput(f"{where}: selected_tasks lists {twice[0]!r} twice")
+        standard = d.get("standard_budget")
+        if standard is not None and (not isinstance(standard, dict) or set(standard) != {"max_epochs", "patience"}
+                                     or not all(isinstance(v, int) and v >= 1 for v in standard.values())):
+            raise BadInput(f"{where}: standard_budget must be {{max_epochs: N, patience: N}} with N >= 1")
         return cls(
+            standard_budget=dict(standard) if standard else None,
             name=str(d["name"]),
             title=str(d.get("title", d["name"])),
             loader=str(d["loader"]),

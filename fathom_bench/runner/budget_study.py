@@ -19,7 +19,7 @@ STUDY_SEED = 0
 
 def plan_study(cfg: dict, datasets: list[str] | None = None, methods: list[str] | None = None,
                protocols: list[str] | None = None, accelerator: str = "cpu", data_dir=None,
-               out: Path | None = None) -> list:
+               out: Path | None = None, max_epochs: int | None = None) -> list:
     """The study's runs, cheapest first within each dataset (datasets in the table's order), so an
     interrupted study has covered as many methods as its time allowed."""
     from .cost import estimate
@@ -37,7 +37,8 @@ def plan_study(cfg: dict, datasets: list[str] | None = None, methods: list[str] 
         wanted = [p for p in protocols if p == "corrected" or regression]
         if not wanted:
             continue
-        part = plan([name], methods, [STUDY_SEED], wanted, accelerator=accelerator)
+        part = plan([name], methods, [STUDY_SEED], wanted, accelerator=accelerator, max_epochs=max_epochs,
+                    budget="full" if max_epochs is None else "custom")
         runs += [r for r in part if getattr(r.method.load_class(), "trainable", True)]
     try:
         costs = {run.key: c.seconds for run, c in zip(runs, estimate(runs, out or Path("."), data_dir))}

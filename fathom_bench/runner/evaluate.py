@@ -27,7 +27,8 @@ def stored_grid(results: Path, protocol: str, exclude_method: str) -> dict[str, 
         if rec["status"] != "ok" or rec["method"] == exclude_method:
             continue
         seeds.setdefault(rec["dataset"], set()).add(int(rec["seed"]))
-        trainer = (rec.get("config") or {}).get("trainer") or {}
+        trainer = dict((rec.get("config") or {}).get("trainer") or {})
+        trainer["budget"] = rec.get("budget") or ("quick" if rec.get("quick") else "full")  # a label, not hashed
         trainers.setdefault(rec["dataset"], Counter())[tuple(sorted(trainer.items()))] += 1
     return {ds: (sorted(s), dict(trainers[ds].most_common(1)[0][0])) for ds, s in seeds.items()}
 

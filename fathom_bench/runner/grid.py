@@ -36,10 +36,14 @@ class GridReport:
 
 
 def plan(datasets: list[str], methods: list[str], seeds: list[int], protocols: list[str],
-         max_epochs: int | dict | None = None, patience: int | None = None,
+         max_epochs: int | dict | None = None, patience: int | dict | None = None,
          limit_train_batches: int | None = None, limit_val_batches: int | None = None, quick: bool = False,
-         threads: int = 1, hparam_overrides: dict | None = None, accelerator: str = "cpu") -> list[RunSpec]:
-    """Every RunSpec of the grid; names are validated here, before anything trains."""
+         threads: int = 1, hparam_overrides: dict | None = None, accelerator: str = "cpu",
+         budget: str | None = None) -> list[RunSpec]:
+    """Every RunSpec of the grid; names are validated here, before anything trains. `max_epochs`
+    and `patience`: one for every dataset or {dataset: value}; `budget`: the budget's name, a label
+    recorded with each run (default: "quick" with `quick`, "custom" with `max_epochs`, else "full")."""
+    label = budget or ("quick" if quick else "custom" if max_epochs else "full")
     known = discover_methods()
     method_specs = [get_method(m, known) for m in methods]
     dataset_specs = [load_dataset_spec(d) for d in datasets]
@@ -47,12 +51,11 @@ def plan(datasets: list[str], methods: list[str], seeds: list[int], protocols: l
     runs = []
     for proto in protos:
         for ds in dataset_specs:
-            if isinstance(max_epochs, dict):
-                epochs = max_epochs.get(ds.name)
-            else:
-                epochs = max_epochs
+            epochs = max_epochs.get(ds.name) if isinstance(max_epochs, dict) else max_epochs
+            wait = patience.get(ds.name) if isinstance(patience, dict) else patience
             for m in method_specs:
-                trainer = _trainer_settings(m.settings(proto.name, ds.name), ds.name, epochs, patience, quick=quick,
+                trainer = _trainer_settings(m.settings(proto.name, ds.name), ds.name, epochs, wait, quick=quick,
+                                            budget=label,
                                             threads=threads, accelerator=accelerator,
                                             limit_train_batches=limit_train_batches,
                                             limit_val_batches=limit_val_batches)

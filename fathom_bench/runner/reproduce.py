@@ -24,10 +24,17 @@ PROTOCOL_SETS = {"all": ["corrected", "paper", "forecast"], "both": ["corrected"
 PROTOCOL_CHOICES = tuple(PROTOCOLS) + tuple(PROTOCOL_SETS)
 
 
+#: `--budget`: the table's quick budget, each dataset's standard budget (chosen by the budget study),
+#: or the scripts' full budget
+BUDGETS = ("quick", "standard", "full")
+
+
 @dataclass
 class ReproduceOptions:
     table: str = "3"
+    #: --quick: an alias of budget="quick"
     quick: bool = False
+    budget: str = "standard"
     seeds: int | None = None
     datasets: list[str] | None = None
     methods: list[str] | None = None
@@ -65,33 +72,72 @@ def protocols_of(option: str) -> list[str]:
     return list(PROTOCOL_SETS.get(option, [option]))
 
 
-def default_out(cfg: dict, quick: bool) -> Path:
+def budget_name(quick: bool, budget: str) -> str:
+    """--quick is --budget quick; anything else must be one of BUDGETS."""
+    if quick:
+        return "quick"
+    if budget not in BUDGETS:
+        raise BadInput(f"--budget: unknown budget {budget!r}; choose one of {', '.join(BUDGETS)}")
+    return budget
+
+
+def default_out(cfg: dict, budget: str) -> Path:
+    """results/<table> for the standard budget, results/<table>-quick or -full for the others."""
     from ..paths import results_dir
 
-    return results_dir() / (f"{cfg['name']}-quick" if quick else cfg["name"])
+    return results_dir() / (cfg["name"] if budget == "standard" else f"{cfg['name']}-{budget}")
 
 
-def budget(cfg: dict, quick: bool, max_epochs: int | None, threads: int) -> dict:
-    """`plan()` keywords for the training budget: --max-epochs, else the table's quick or full budget
-    (the quick one also limits batches per epoch). Validated before anything trains."""
+def standard_budget(datasets: list[str]) -> tuple[dict, dict]:
+    """{dataset: max_epochs}, {dataset: patience} of each dataset's declared standard budget."""
+    epochs, patience = {}, {}
+    for name in datasets:
+        spec = load_dataset_spec(name)
+        if not spec.standard_budget:
+            raise BadInput(f"{spec.path or name}: no standard_budget yet (the budget study has not chosen one: "
+                           f"`python -m fathom_bench budget-study --datasets {name}`); use --budget full or quick")
+        epochs[name], patience[name] = spec.standard_budget["max_epochs"], spec.standard_budget["patience"]
+    return epochs, patience
+
+
+def budget(cfg: dict, name: str | bool, max_epochs: int | None, threads: int, datasets: list[str] | None = None) -> dict:
+    """`plan()` keywords for the training budget `name` (quick, standard or full; True/False: the
+    old quick flag): --max-epochs first (then the budget is "custom"), else the table's quick budget
+    (which also limits batches per epoch), each dataset's standard budget, or the scripts' full one.
+    Validated before anything trains."""
+    if isinstance(name, bool):
+        name = "quick" if name else "full"
     if max_epochs is not None and max_epochs < 1:
         raise BadInput("--max-epochs: needs at least 1")
     if threads < 1:
         raise BadInput("--threads: needs at least 1")
+    quick = name == "quick"
     quick_cfg = (cfg.get("quick") or {}) if quick else {}
-    return {"max_epochs": max_epochs or (quick_cfg.get("max_epochs") if quick else cfg.get("max_epochs")),
-            "quick": quick, "threads": threads, "limit_train_batches": quick_cfg.get("limit_train_batches"),
+    epochs, patience = (quick_cfg.get("max_epochs") if quick else cfg.get("max_epochs")), None
+    if name == "standard" and max_epochs is None:
+        epochs, patience = standard_budget(datasets or table_datasets(cfg))
+    return {"max_epochs": max_epochs or epochs, "patience": patience,
+            "budget": "custom" if max_epochs else name, "quick": quick, "threads": threads,
+            "limit_train_batches": quick_cfg.get("limit_train_batches"),
             "limit_val_batches": quick_cfg.get("limit_val_batches")}
 
 
 def plan_table(cfg: dict, opts: ReproduceOptions):
     if opts.seeds is not None and opts.seeds < 1:
         raise BadInput("--seeds: needs at least 1")
-    n_seeds = opts.seeds or ((cfg.get("quick") or {}).get("seeds", 2) if opts.quick else cfg.get("seeds", 10))
+    name = budget_name(opts.quick, opts.budget)
+    n_seeds = opts.seeds or ((cfg.get("quick") or {}).get("seeds", 2) if name == "quick" else cfg.get("seeds", 10))
     datasets = opts.datasets or table_datasets(cfg)
     methods = opts.methods or (list(cfg["methods"]) + list(cfg.get("floor") or []))
-    runs = plan(datasets, methods, list(range(n_seeds)), protocols_of(opts.protocol), patience=cfg.get("patience"),
-                accelerator=opts.execution.resolved_accelerator(), **budget(cfg, opts.quick, opts.max_epochs, opts.threads))
+    from ..methods import discover_methods, get_method
+
+    known = discover_methods()
+    for m in methods:  # a bad method name is reported before a missing budget
+        get_method(m, known)
+    keywords = budget(cfg, name, opts.max_epochs, opts.threads, datasets)
+    keywords["patience"] = keywords["patience"] or cfg.get("patience")
+    runs = plan(datasets, methods, list(range(n_seeds)), protocols_of(opts.protocol),
+                accelerator=opts.execution.resolved_accelerator(), **keywords)
     return apply_overrides(runs, opts.overrides or {})
 
 
@@ -151,7 +197,8 @@ def reproduce(opts: ReproduceOptions, log=print) -> tuple[GridReport, list[Path]
     cfg = load_table_config(opts.table)
     mode = tracking.resolve_mode(opts.wandb)
     planned = plan_table(cfg, opts)
-    out = Path(opts.out) if opts.out else default_out(cfg, opts.quick)
+    name = budget_name(opts.quick, opts.budget)
+    out = Path(opts.out) if opts.out else default_out(cfg, name)
     train = None
     if opts.federated is not None:
         from ..federated.launch import federated_reproduce
@@ -162,7 +209,7 @@ def reproduce(opts: ReproduceOptions, log=print) -> tuple[GridReport, list[Path]
         return plan_report(planned, out, opts, log), []
     check_out(out)
     executor = opts.execution.make(threads=opts.threads, time_min=_time_limit(planned, out, opts))
-    log(f"{cfg['name']}: {len(planned)} runs ({'QUICK budget, not a reproduction; ' if opts.quick else ''}"
+    log(f"{cfg['name']}: {len(planned)} runs ({'QUICK budget, not a reproduction; ' if name == 'quick' else f'{name} budget; '}"
         f"W&B {mode}, executor {opts.execution.executor}, --jobs {opts.execution.jobs}) -> {out}")
     report = run_grid(planned, out, data_dir=opts.data_dir, wandb_mode=mode, table=cfg["name"],
                       save_predictions=opts.save_predictions, progress=opts.progress, log=log, executor=executor,
