@@ -48,11 +48,30 @@ def _num(x, digits: int = 4) -> str:
     return "" if x is None else f"{x:.{digits}f}"
 
 
-def render_markdown(rows: list[dict], chosen: dict, progress: dict, cfg: dict, runs: list[StudyRun]) -> str:
+def rule_text(cfg: dict) -> str:
     rule = standard_rule(cfg)
-    hours = {}
+    return (f"The cheapest (max epochs, patience) among max epochs {rule.get('max_epochs')} and patience "
+            f"{rule.get('patience')} under which every method's validation metric, on every protocol studied, "
+            f"is at most {100 * rule.get('tolerance', 0):.1f} % (relative) worse than at the full budget. "
+            "Cost: training seconds of the study runs replayed at that budget over those at the full budget.")
+
+
+def standard_table(chosen: dict, progress: dict, runs: list[StudyRun]) -> list[str]:
+    """Markdown lines: per dataset, the study's progress and CPU-hours and the standard budget chosen."""
+    hours: dict[str, float] = {}
     for r in runs:
         hours[r.dataset] = hours.get(r.dataset, 0.0) + float(r.record["train_seconds"]) / 3600
+    lines = ["| dataset | study runs | CPU-hours | max epochs | patience | worst method (rel.) | cost vs full |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for ds, (done, planned) in progress.items():
+        c = chosen.get(ds)
+        cells = ([str(c["max_epochs"]), str(c["patience"]), f"{100 * c['worst']:.2f} %", f"{c['cost_ratio']:.2f}"]
+                 if c else ["not chosen: study incomplete" if done < planned else "none within tolerance", "", "", ""])
+        lines.append(f"| {ds} | {done} of {planned} | {hours.get(ds, 0.0):.2f} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def render_markdown(rows: list[dict], chosen: dict, progress: dict, cfg: dict, runs: list[StudyRun]) -> str:
     lines = ["# Budget study", "",
              "Every Table III method on every dataset, seed 0, at the scripts' full budget (max epochs "
              "per dataset, patience 20, early stopping on the validation loss, best weights restored), "
@@ -63,19 +82,7 @@ def render_markdown(rows: list[dict], chosen: dict, progress: dict, cfg: dict, r
              "study, not a comparison of methods.", "",
              "Rebuild: `python -m fathom_bench budget-study --report-only` (runs: "
              "`python -m fathom_bench budget-study --jobs 2`, resumable).", "",
-             "## Standard budget", "",
-             f"The cheapest (max epochs, patience) among max epochs {rule.get('max_epochs')} and patience "
-             f"{rule.get('patience')} under which every method's validation metric, on every protocol "
-             f"studied, is at most {100 * rule.get('tolerance', 0):.1f} % (relative) worse than at the "
-             "full budget. Cost: training seconds of the study runs replayed at that budget over those "
-             "at the full budget.", "",
-             "| dataset | study runs | CPU-hours | max epochs | patience | worst method (rel.) | cost vs full |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    for ds, (done, planned) in progress.items():
-        c = chosen.get(ds)
-        cells = ([str(c["max_epochs"]), str(c["patience"]), f"{100 * c['worst']:.2f} %", f"{c['cost_ratio']:.2f}"]
-                 if c else ["not chosen: study incomplete" if done < planned else "none within tolerance", "", "", ""])
-        lines.append(f"| {ds} | {done} of {planned} | {hours.get(ds, 0.0):.2f} | " + " | ".join(cells) + " |")
+             "## Standard budget", "", rule_text(cfg), ""] + standard_table(chosen, progress, runs)
     lines += ["", "## Runs", "",
               "Epochs are counted from 1. `@N`: the metric a budget of N epochs (patience 20) tests; "
               "`full`: at the full budget's best epoch; `standard`: under the dataset's standard budget.", "",

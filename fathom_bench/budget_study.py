@@ -45,7 +45,8 @@ def simulate(history: list[dict], max_epochs: int, patience: int, metric: str) -
             if wait >= patience:
                 break
     at = {row["epoch"]: row for row in history}
-    return Replay(best_epoch, last + 1, at[last]["seconds"], at[best_epoch][f"val/{metric}"])
+    value = at[best_epoch][metric if metric == "val_loss" else f"val/{metric}"]
+    return Replay(best_epoch, last + 1, at[last]["seconds"], value)
 
 
 def worse_by(value: float, full: float, higher_is_better: bool) -> float:

@@ -241,3 +241,13 @@ def errata(args) -> int:
     for path in write_errata(results, Path(args.out) if args.out else results_dir(), sources=args.sources):
         print(f"wrote {path}")
     return 0
+
+
+def readme(args) -> int:
+    from .findings import update_readme
+    from .tables import load_table_config
+
+    path = Path(args.readme) if args.readme else results_dir().parent / "README.md"
+    changed = update_readme(path, _reference_dir(args.results), load_table_config("3"))
+    print(f"{'rewrote' if changed else 'unchanged:'} {path}")
+    return 0

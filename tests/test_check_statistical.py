@@ -17,7 +17,7 @@ from fathom_bench.records import iter_runs
 from fathom_bench.tables import load_table_config
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO / "results" / "reference"
+REFERENCE = REPO / "results" / "reference-quick"  # the quick grid: its shape (seeds, spread) is what CI checks
 GRIDS = 200
 SEEDS = 10
 
@@ -146,7 +146,7 @@ def test_committed_reference_against_itself_passes_and_10_percent_worse_fails_na
 
 
 def test_only_headline_metrics_are_tested():
-    ref = chk.load_reference(REPO / "results" / "reference" / "ci-check.json")
+    ref = chk.load_reference(REPO / "results" / "reference-quick" / "ci-check.json")
     result = chk.compare_statistical([], ref, cfg=load_table_config("3"))
     metrics = set(result.rows["metric"])
     assert metrics <= {c["metric"] for c in load_table_config("3")["columns"]}

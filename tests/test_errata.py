@@ -78,13 +78,13 @@ def test_corrected_only_records_measure_nothing_against_the_paper(tmp_path, cfg)
 
 
 def test_errata_on_the_committed_quick_reference_says_quick(tmp_path, capsys):
-    assert main(["errata", "--out", str(tmp_path)]) == 0
+    assert main(["errata", "--results", str(results_dir() / "reference-quick"), "--out", str(tmp_path)]) == 0
     page = (tmp_path / "errata.md").read_text()
     assert "QUICK" in page
     rows = list(csv.DictReader((tmp_path / "errata.csv").read_text().splitlines()))
     assert len(rows) == 90
     assert not {r["verdict"] for r in rows} & {REPRODUCED, NOT_REPRODUCED}
-    assert (results_dir() / "reference" / "runs").is_dir()
+    assert (results_dir() / "reference-quick" / "runs").is_dir()
 
 
 def test_a_bad_sources_file_is_one_line(tmp_path, capsys):

@@ -64,7 +64,7 @@ def test_rendering_marks_new_methods_and_untested_rows(runs, tmp_path):
     assert "| 1 | NewNet (not in the paper) | no |" in md
     assert "Persistence (not in the paper)" in md
     assert "not tested: 3 shared seeds < 6" in md and "listed but not tested" in md
-    assert "Protocol: corrected." in md and "QUICK" not in md
+    assert "Protocol: corrected; training budget: full." in md and "QUICK" not in md
     assert "significant here means stable across paired training seeds" in md
     paths = lb.write_leaderboard(df, tmp_path / "out", formats=["csv", "html"])
     assert [p.name for p in paths[:3]] == ["leaderboard.md", "leaderboard.csv", "leaderboard.html"]

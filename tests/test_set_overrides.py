@@ -44,7 +44,7 @@ def test_train_and_evaluate_take_set(tmp_path, capsys):
                  "--out", str(tmp_path / "t"), *COMMON]) == 0
     assert records(tmp_path / "t")[("persistence", 0)]["config"]["method"]["hparams"]["margin"] == 5
     stored = tmp_path / "e"
-    assert main(["reproduce", "--table", TABLE, "--quick", "--methods", "persistence", "--seeds", "1",
+    assert main(["reproduce", "--table", TABLE, "--budget", "standard", "--methods", "persistence", "--seeds", "1",
                  "--out", str(stored), *COMMON]) == 0
     assert main(["evaluate", "--method", "lr", "--results", str(stored), "--set", "lr=0.01", "--wandb", "disabled",
                  "--no-progress"]) == 0

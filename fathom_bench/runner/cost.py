@@ -9,7 +9,9 @@ The estimate of one run, in seconds on one CPU thread:
   train as its overhead only;
 - a forward pass is taken as 1/3 of a training step (backward ~ 2x forward);
 - epochs: the mean `epochs_run` of finished records of the same dataset, method and budget under
-  `--out` (early stopping), else `max_epochs` (an upper bound);
+  `--out` (early stopping), else the budget study's run of that dataset and method replayed at this
+  run's max epochs and patience (`budget_study.simulate`; for `corrected` and `forecast` runs also
+  its measured seconds per epoch), else `max_epochs` (an upper bound);
 - window counts per task from any record of the dataset and protocol (else from the data);
 - overhead: process start, data loading and Lightning setup, taken from `OVERHEAD_SECONDS`
   measured by the executor benchmark when present, else 5 s.
@@ -40,7 +42,7 @@ class RunCost:
     method: str
     seconds: float
     epochs: float
-    epochs_source: str  # "records" | "max_epochs" | "none"
+    epochs_source: str  # "records" | "study" | "max_epochs" | "none"
 
 
 def _bench(name: str) -> dict:
@@ -69,6 +71,16 @@ def _windows_per_task(dataset: str, protocol: str, records: list[dict], data_dir
     return dm.data.windows_per_part()
 
 
+def _study_histories() -> dict[tuple, list]:
+    """{(dataset, method, protocol): per-epoch history} of the budget study's records."""
+    from ..budget_study import study_runs
+
+    try:
+        return {(r.dataset, r.method, r.protocol): r.history for r in study_runs(results_dir() / "budget-study")}
+    except Exception:  # no study, or an unreadable record: estimate without it
+        return {}
+
+
 def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
     """One RunCost per RunSpec of `runs`."""
     speed = {(r["dataset"], r["key"]): r["windows_per_second"] for r in _bench("windows_per_second.json").get("rows", [])}
@@ -82,6 +94,7 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
         if rec["status"] == "ok" and not rec.get("quick"):
             trainer = rec.get("config", {}).get("trainer", {})
             epochs_seen[(rec["dataset"], rec["method"], trainer.get("max_epochs"))].append(rec.get("epochs_run", 0) + 1)
+    study = _study_histories()
     windows_cache: dict[tuple, dict] = {}
     costs = []
     for run in runs:
@@ -101,8 +114,19 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
             costs.append(RunCost(run.key, ds, run.method.key, overhead, 0, "none"))
             continue
         seen = epochs_seen.get((ds, run.method.key, t.max_epochs))
-        epochs, source = (sum(seen) / len(seen), "records") if seen and not t.quick else (t.max_epochs, "max_epochs")
+        history = study.get((ds, run.method.key, run.protocol.name)) or study.get((ds, run.method.key, "corrected"))
+        if seen and not t.quick:
+            epochs, source = sum(seen) / len(seen), "records"
+        elif history and not t.quick:
+            from ..budget_study import simulate
+
+            epochs, source = simulate(history, t.max_epochs, t.patience, "val_loss").epochs_run, "study"
+        else:
+            epochs, source = t.max_epochs, "max_epochs"
         epoch_s = (steps + val_steps / 3) * k * b / wps
+        if source == "study" and run.protocol.name in ("corrected", "forecast") and history:
+            # the study measured this run's epochs on this machine type: its own seconds per epoch
+            epoch_s = history[-1]["seconds"] / len(history)
         costs.append(RunCost(run.key, ds, run.method.key, epochs * epoch_s + test_steps * k * b / (3 * wps) + overhead,
                              epochs, source))
     return costs

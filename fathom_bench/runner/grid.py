@@ -69,7 +69,11 @@ def _trainer_settings(script: dict, dataset: str, max_epochs: int | None, patien
     """The budget of one run: --max-epochs (or the quick budget) first, then the method's script
     settings for this protocol and dataset (script_settings), then the defaults."""
     epochs = int(max_epochs or script.get("max_epochs") or DEFAULT_MAX_EPOCHS.get(dataset, 100))
-    return TrainerSettings(max_epochs=epochs, patience=int(patience or script.get("patience") or DEFAULT_PATIENCE),
+    wait = int(patience or script.get("patience") or DEFAULT_PATIENCE)
+    if fixed.get("budget") == "standard":  # a cap: never more epochs or patience than the script's own
+        epochs = min(epochs, int(script.get("max_epochs") or epochs))
+        wait = min(wait, int(script.get("patience") or wait))
+    return TrainerSettings(max_epochs=epochs, patience=wait,
                            batch_size=script.get("batch_size"), shuffle=bool(script.get("shuffle", True)),
                            early_stopping_on=script.get("early_stopping_on", "val"),
                            inputs=script.get("inputs", "window"), **fixed)

@@ -1,0 +1,50 @@
+"""The converged reference (results/reference): every record is of the standard budget and of the
+code as it is now, the README's Table III and findings block is exactly what the records rebuild,
+and ExtraSensory LR has learned there (it reached BA 0.59 by hand at 20 epochs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fathom_bench.findings import BEGIN, END, render_block
+from fathom_bench.records import iter_runs
+from fathom_bench.tables import load_table_config
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO / "results" / "reference"
+
+
+def test_reference_records_are_the_standard_budget_of_the_current_code():
+    from fathom_bench.runner.reproduce import ReproduceOptions, plan_table
+
+    runs = list(iter_runs(REFERENCE))
+    assert runs, "results/reference holds the converged reference runs"
+    cfg = load_table_config("3")
+    keys = {(r.record["protocol"], r.record["dataset"]) for r in runs}
+    methods = sorted({r.record["method"] for r in runs})
+    planned = {}
+    for protocol, dataset in keys:
+        for run in plan_table(cfg, ReproduceOptions(budget="standard", seeds=10, datasets=[dataset], methods=methods,
+                                                    protocol=protocol)):
+            planned[(protocol, dataset, run.method.key, run.seed)] = run.config_hash()
+    stale = [str(r.path.relative_to(REFERENCE)) for r in runs
+             if planned.get((r.record["protocol"], r.record["dataset"], r.record["method"], r.record["seed"]))
+             != r.record["config_hash"]]
+    assert not stale, (f"{len(stale)} reference records are stale or not of the standard budget (e.g. {stale[0]}): "
+                       "rerun `reproduce --table 3 --budget standard --out results/reference` for them")
+    assert {r.record["budget"] for r in runs} == {"standard"}
+    assert all(r.ok for r in runs), "a failed run in the reference: rerun it before committing"
+
+
+def test_readme_table3_block_is_what_the_reference_records_rebuild():
+    readme = (REPO / "README.md").read_text()
+    assert readme.count(BEGIN) == 1 and readme.count(END) == 1
+    block = BEGIN + readme.split(BEGIN, 1)[1].split(END, 1)[0] + END
+    assert block == render_block(REFERENCE, load_table_config("3")), "run `python -m fathom_bench readme`"
+
+
+def test_extrasensory_lr_has_learned_at_the_standard_budget():
+    ba = [r.record["metrics"]["test"]["ba"] for r in iter_runs(REFERENCE, "corrected")
+          if r.record["dataset"] == "extrasensory" and r.record["method"] == "lr"]
+    assert len(ba) >= 3
+    assert sum(ba) / len(ba) >= 0.55
