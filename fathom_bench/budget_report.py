@@ -85,16 +85,18 @@ def render_markdown(rows: list[dict], chosen: dict, progress: dict, cfg: dict, r
              "## Standard budget", "", rule_text(cfg), ""] + standard_table(chosen, progress, runs)
     lines += ["", "## Runs", "",
               "Epochs are counted from 1. `@N`: the metric a budget of N epochs (patience 20) tests; "
-              "`full`: at the full budget's best epoch; `standard`: under the dataset's standard budget.", "",
+              "`full`: at the full budget's best epoch (lowest validation loss); `standard`: under the "
+              "dataset's standard budget; `peak (epoch)`: the best validation metric of any epoch, which "
+              "early stopping on the loss does not select.", "",
               "| protocol | dataset | method | metric | epochs run | best epoch | train s | "
-              + " | ".join(f"@{n}" for n in CHECKPOINTS) + " | full | standard | standard epochs |",
-              "|---|---|---|---|---:|---:|---:|" + "---:|" * len(CHECKPOINTS) + "---:|---:|---:|"]
+              + " | ".join(f"@{n}" for n in CHECKPOINTS) + " | full | standard | standard epochs | peak (epoch) |",
+              "|---|---|---|---|---:|---:|---:|" + "---:|" * len(CHECKPOINTS) + "---:|---:|---:|---:|"]
     for row in rows:
         lines.append(f"| {row['protocol']} | {row['dataset']} | {row['method_name']} | {row['metric']} | "
                      f"{row['epochs_run']} | {row['best_epoch']} | {row['train_seconds']:.0f} | "
                      + " | ".join(_num(row[f"metric_at_{n}"]) for n in CHECKPOINTS)
                      + f" | {_num(row['full_metric'])} | {_num(row.get('standard_metric'))} | "
-                       f"{row.get('standard_epochs', '')} |")
+                       f"{row.get('standard_epochs', '')} | {_num(row['peak_metric'])} ({row['peak_epoch']}) |")
     missing = [e for e in expected_runs(cfg) if e not in {(r.protocol, r.dataset, r.method) for r in runs}]
     if missing:
         lines += ["", f"## Not run yet ({len(missing)})", "",
@@ -105,7 +107,8 @@ def render_markdown(rows: list[dict], chosen: dict, progress: dict, cfg: dict, r
 def render_csv(rows: list[dict]) -> str:
     fields = ["protocol", "dataset", "method", "method_name", "metric", "full_max_epochs", "full_patience",
               "epochs_run", "best_epoch", "train_seconds"] + [f"metric_at_{n}" for n in CHECKPOINTS] + [
-              "full_metric", "standard_metric", "standard_epochs", "standard_seconds", "standard_worse_by"]
+              "full_metric", "standard_metric", "standard_epochs", "standard_seconds", "standard_worse_by",
+              "peak_metric", "peak_epoch"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()

@@ -120,6 +120,9 @@ def study_rows(runs: list[StudyRun], standard: dict) -> list[dict]:
                "metric": metric, "full_max_epochs": max_epochs, "full_patience": patience,
                "epochs_run": full.epochs_run, "best_epoch": full.best_epoch + 1,
                "train_seconds": round(float(r.record["train_seconds"]), 1), "full_metric": full.metric}
+        values = [(row[f"val/{metric}"], row["epoch"]) for row in r.history]
+        peak = (max if higher else min)(values, key=lambda v: v[0])
+        row.update(peak_metric=peak[0], peak_epoch=peak[1] + 1)
         for n in CHECKPOINTS:
             row[f"metric_at_{n}"] = simulate(r.history, n, patience, metric).metric if n <= max_epochs else None
         std = standard.get(r.dataset)

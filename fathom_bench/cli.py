@@ -132,9 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for figures/ (default: the --results folder)")
     p.add_argument("--protocol", help="only this protocol's runs (default: every protocol found)")
 
-    p = sub.add_parser("readme", help="rewrite README.md's Table III and findings block from results/reference")
+    p = sub.add_parser("publish", help="from results/reference alone: its Table III files, results/leaderboard.*, "
+                       "results/errata.* and README.md's Table III and findings block")
     p.add_argument("--results", default=None, help="run records (default: results/reference)")
-    p.add_argument("--readme", help="the file to rewrite (default: README.md of the checkout)")
+    p.add_argument("--out", help="folder for leaderboard and errata (default: results/)")
+    p.add_argument("--tables-out", help="folder for the Table III files (default: the --results folder)")
+    p.add_argument("--readme", help="the file whose block is rewritten (default: README.md of the checkout)")
 
     p = sub.add_parser("errata", help="every published Table III cell: its source, our values, a verdict")
     p.add_argument("--results", default=None, help="run records (default: results/reference)")

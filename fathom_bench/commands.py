@@ -243,11 +243,13 @@ def errata(args) -> int:
     return 0
 
 
-def readme(args) -> int:
-    from .findings import update_readme
+def publish(args) -> int:
+    from .publish import publish as run
     from .tables import load_table_config
 
-    path = Path(args.readme) if args.readme else results_dir().parent / "README.md"
-    changed = update_readme(path, _reference_dir(args.results), load_table_config("3"))
-    print(f"{'rewrote' if changed else 'unchanged:'} {path}")
+    readme = Path(args.readme) if args.readme else results_dir().parent / "README.md"
+    out = Path(args.out) if args.out else results_dir()
+    for path in run(_reference_dir(args.results), out, readme, load_table_config("3"),
+                    Path(args.tables_out) if args.tables_out else None):
+        print(f"wrote {path}")
     return 0

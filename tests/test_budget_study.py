@@ -124,3 +124,13 @@ def test_declared_standard_budgets_are_the_studys_choice():
         declared = load_dataset_spec(ds).standard_budget
         want = {k: chosen[ds][k] for k in ("max_epochs", "patience")} if ds in chosen else None
         assert declared == want, f"configs/datasets/{ds}.yaml standard_budget: the study says {want}"
+
+
+def test_standard_budget_caps_a_scripts_own_epochs_and_patience():
+    from fathom_bench.runner.grid import _trainer_settings
+
+    script = {"max_epochs": 20, "patience": 10}  # a `paper` script that stops sooner than the standard budget
+    capped = _trainer_settings(script, "extrasensory", 30, 15, budget="standard")
+    assert (capped.max_epochs, capped.patience) == (20, 10)
+    assert (_trainer_settings(script, "extrasensory", 15, 5, budget="standard").max_epochs, 15) == (15, 15)
+    assert _trainer_settings(script, "extrasensory", 30, 15, budget="custom").max_epochs == 30  # --max-epochs wins

@@ -40,7 +40,29 @@ def test_readme_table3_block_is_what_the_reference_records_rebuild():
     readme = (REPO / "README.md").read_text()
     assert readme.count(BEGIN) == 1 and readme.count(END) == 1
     block = BEGIN + readme.split(BEGIN, 1)[1].split(END, 1)[0] + END
-    assert block == render_block(REFERENCE, load_table_config("3")), "run `python -m fathom_bench readme`"
+    assert block == render_block(REFERENCE, load_table_config("3")), "run `python -m fathom_bench publish`"
+
+
+def test_everything_published_from_the_reference_rebuilds_byte_for_byte(tmp_path):
+    """Table III files beside the records, leaderboard, errata and the README block: `publish` into a
+    temporary folder writes exactly the committed files."""
+    import shutil
+
+    from fathom_bench.publish import publish
+
+    readme = tmp_path / "README.md"
+    shutil.copy(REPO / "README.md", readme)
+    written = publish(REFERENCE, tmp_path / "results", readme, load_table_config("3"), tables_out=tmp_path / "tables")
+    assert readme.read_text() == (REPO / "README.md").read_text()
+    compared = 0
+    for path in written:
+        if path.suffix not in (".md", ".csv", ".html", ".tex") or path == readme:
+            continue
+        rel = path.relative_to(tmp_path / "tables") if path.is_relative_to(tmp_path / "tables") else None
+        committed = REFERENCE / rel if rel else REPO / "results" / path.relative_to(tmp_path / "results")
+        assert path.read_text() == committed.read_text(), str(committed)
+        compared += 1
+    assert compared >= 5  # table3.md/.csv/.tex/-vs-paper.md, leaderboard.md/.html, errata.md/.csv
 
 
 def test_extrasensory_lr_has_learned_at_the_standard_budget():

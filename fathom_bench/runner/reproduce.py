@@ -148,7 +148,10 @@ def matching_runs(out: Path, protocol: str, planned) -> list:
             if wanted.get((run.record["dataset"], run.record["method"], run.record["seed"])) == run.record["config_hash"]]
 
 
-def write_tables(cfg: dict, out: Path, planned, protocols: list[str], wandb_mode: str, log=print) -> list[Path]:
+def write_tables(cfg: dict, out: Path, planned, protocols: list[str], wandb_mode: str, log=print,
+                 records: Path | None = None) -> list[Path]:
+    """The table of every protocol into `out`, from the records under `records` (default `out`)
+    that belong to the `planned` grid."""
     from .. import tables
 
     from ..sources import read_table_sources
@@ -161,7 +164,7 @@ def write_tables(cfg: dict, out: Path, planned, protocols: list[str], wandb_mode
         notes[name] = spec.differs_from_paper
     written, frames = [], {}
     for protocol in protocols:
-        runs = matching_runs(out, protocol, planned)
+        runs = matching_runs(records or out, protocol, planned)
         if not runs:
             log(f"no finished runs for protocol {protocol}: no table written")
             continue
