@@ -118,21 +118,32 @@ def render_csv(rows: list[dict]) -> str:
 
 
 def plot(runs: list[StudyRun], chosen: dict):
-    """Validation metric against epoch, one panel per dataset and protocol, one line per method;
-    a dot at each best epoch, a dashed line at the standard budget's max epochs."""
+    """Validation metric against epoch, one panel per dataset and protocol, one line per method (one
+    colour per method throughout); a dot at each best epoch, a dashed line at the standard budget's
+    max epochs. The y range leaves out the first two epochs, so a slow start does not flatten the rest."""
+    from matplotlib import colormaps
+
     from .plots import _figure
 
     panels = list(dict.fromkeys((r.dataset, r.protocol) for r in runs))
+    methods = sorted({r.method for r in runs})
+    colour = {m: colormaps["tab10"](i % 10) for i, m in enumerate(methods)}
     fig = _figure(11, 3.2 * max(1, (len(panels) + 1) // 2))
     axes = fig.subplots(max(1, (len(panels) + 1) // 2), 2, squeeze=False)
     for ax, (ds, protocol) in zip(axes.flat, panels):
         metric, higher = HEADLINE[load_dataset_spec(ds).task_type]
+        shown = []
         for r in (r for r in runs if (r.dataset, r.protocol) == (ds, protocol)):
-            xs = [row["epoch"] + 1 for row in r.history]
-            line, = ax.plot(xs, [row[f"val/{metric}"] for row in r.history], lw=1, label=r.method_name)
+            ys = [row[f"val/{metric}"] for row in r.history]
+            shown += ys[2:] or ys
+            ax.plot([row["epoch"] + 1 for row in r.history], ys, lw=1, label=r.method_name, color=colour[r.method])
             best = r.record.get("best_epoch")
             if best is not None and best < len(r.history):
-                ax.plot([best + 1], [r.history[best][f"val/{metric}"]], "o", ms=3, color=line.get_color())
+                ax.plot([best + 1], [ys[best]], "o", ms=3, color=colour[r.method])
+        if shown:
+            low, high = min(shown), max(shown)
+            pad = 0.05 * (high - low or abs(high) or 1.0)
+            ax.set_ylim(low - pad, high + pad)
         if ds in chosen:
             ax.axvline(chosen[ds]["max_epochs"], ls="--", color="grey", lw=0.8)
         ax.set_title(f"{ds} ({protocol})", fontsize=9)

@@ -79,11 +79,14 @@ def protocol_findings(result, cfg: dict) -> list[str]:
             never -= set(beat)
             floor_lines.append(f"{_col(col)}: {', '.join(names[m] for m in beat) or 'none'}")
     n_cols = sum(1 for c in result.columns if not result.frame[result.frame["column"] == c["key"]].empty)
-    out = [f"- FATHOM is the best row in {len(best_cols)} of {n_cols} columns"
-           + (f" ({', '.join(best_cols)})" if best_cols else "")
-           + (f"; another row is best in {', '.join(lost)}" if lost else "") + ".",
-           f"- FATHOM is significantly better than every other row (paired Wilcoxon, Holm, p < {ALPHA}) in "
-           f"{len(sig_cols)} of {n_cols} columns" + (f" ({', '.join(sig_cols)})" if sig_cols else "") + "."]
+    if ref not in result.rows:
+        out = ["- FATHOM: no records yet under this protocol, so no claim about it is tested here."]
+    else:
+        out = [f"- FATHOM is the best row in {len(best_cols)} of {n_cols} columns"
+               + (f" ({', '.join(best_cols)})" if best_cols else "")
+               + (f"; another row is best in {', '.join(lost)}" if lost else "") + ".",
+               f"- FATHOM is significantly better than every other row (paired Wilcoxon, Holm, p < {ALPHA}) in "
+               f"{len(sig_cols)} of {n_cols} columns" + (f" ({', '.join(sig_cols)})" if sig_cols else "") + "."]
     if floor_lines:
         floor_name = ", ".join(names[m] for m in result.floor) or "the floor"
         out.append(f"- Rows better than the {floor_name} floor (mean better, 95 % interval clear of the floor): "
@@ -110,10 +113,16 @@ def evaluation_findings(corrected, as_coded, cfg: dict) -> list[str]:
 
 
 def coverage(result) -> str:
+    """Seeds per cell, and the columns and rows of the table with no records yet."""
     ns = result.frame[result.frame["role"] != "floor"]["n"]
     low, high = (int(ns.min()), int(ns.max())) if len(ns) else (0, 0)
     missing = [f"{_col(c)}" for c in result.cfg["columns"] if c["key"] not in set(result.frame["column"])]
-    return f"seeds per cell {low}-{high}" + (f"; no records yet for {', '.join(missing)}" if missing else "")
+    from .methods import discover_methods
+
+    known = discover_methods()
+    rows = [known[m].name if m in known else m for m in result.cfg["methods"] if m not in result.rows]
+    return (f"seeds per cell {low}-{high}" + (f"; no records yet for the columns {', '.join(missing)}" if missing else "")
+            + (f"; no records yet for the rows {', '.join(rows)}" if rows else ""))
 
 
 def render_block(records: Path, cfg: dict) -> str:
