@@ -21,6 +21,21 @@ def _leaderboard_dir(results: str | None, out: str | None) -> Path:
     return results_dir() if results is None else Path(results)
 
 
+def _stored_runs(results: Path, default: bool, protocol: str | None = None) -> list:
+    """The records of `results`; for the converged reference (the default folder) only its complete
+    rows (every seed of the table), as `publish` uses them, so the committed pages rebuild exactly."""
+    from .records import iter_runs
+
+    if default and (results / "runs").is_dir():
+        from .publish import reference_runs
+        from .tables import load_table_config
+
+        runs = reference_runs(results, load_table_config("3"))[0]
+    else:
+        runs = list(iter_runs(results))
+    return [r for r in runs if protocol is None or r.record["protocol"] == protocol]
+
+
 def _sets(args) -> dict:
     """--set KEY=VALUE options as a dict (values read as YAML scalars)."""
     from .runner.overrides import parse_sets
@@ -187,10 +202,9 @@ def evaluate(args) -> int:
 
 def leaderboard(args) -> int:
     from . import leaderboard as lb
-    from .records import iter_runs
 
     results = _reference_dir(args.results)
-    runs = list(iter_runs(results, args.protocol))
+    runs = _stored_runs(results, args.results is None, args.protocol)
     if not runs:
         raise BadInput(f"--results: no {args.protocol} run records under {results / 'runs'}")
     lb.check_rankable(runs, args.protocol, getattr(args, "allow_quick", False),
@@ -238,7 +252,8 @@ def errata(args) -> int:
     from .errata import write_errata
 
     results = _reference_dir(args.results)
-    for path in write_errata(results, Path(args.out) if args.out else results_dir(), sources=args.sources):
+    runs = _stored_runs(results, args.results is None)
+    for path in write_errata(results, Path(args.out) if args.out else results_dir(), sources=args.sources, runs=runs):
         print(f"wrote {path}")
     return 0
 

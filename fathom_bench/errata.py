@@ -166,14 +166,14 @@ def render_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def write_errata(results, out_dir, sources=None, table: str = "3") -> list[Path]:
-    """errata.md and errata.csv in `out_dir` from the records under `results`."""
+def write_errata(results, out_dir, sources=None, table: str = "3", runs: list | None = None) -> list[Path]:
+    """errata.md and errata.csv in `out_dir` from the records under `results` (or `runs` of them)."""
     from .datasets.spec import load_dataset_spec
     from .tables import load_table_config
 
     cfg = load_table_config(table)
     src = read_sources(sources)
-    runs = list(iter_runs(Path(results)))
+    runs = list(iter_runs(Path(results))) if runs is None else runs
     rows = build_errata(runs, cfg, src)
     notes = {}
     for ds in dict.fromkeys(c["dataset"] for c in cfg["columns"]):

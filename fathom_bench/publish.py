@@ -14,24 +14,44 @@ from .errors import BadInput
 from .records import iter_runs
 
 
-def reference_grid(records: Path, cfg: dict) -> tuple[list, list[str]]:
-    """The standard-budget grid of the table, restricted to the datasets, methods and protocols the
-    records hold (so a partial reference builds partial tables, never planning what is not there)."""
+def reference_runs(records: Path, cfg: dict) -> tuple[list, list[str]]:
+    """The runs of every row (protocol, dataset, method) that holds all the table's seeds (`seeds`
+    of the table config), and one line per row still short of them: a row enters tables, rankings
+    and findings only when complete, so a cell on the first seeds of a running grid is never shown."""
+    seeds = int(cfg.get("seeds", 10))
+    rows: dict[tuple, list] = {}
+    for run in iter_runs(records):
+        rec = run.record
+        rows.setdefault((rec["protocol"], rec["dataset"], rec["method"]), []).append(run)
+    keep, pending = [], []
+    for (protocol, dataset, method), runs in sorted(rows.items()):
+        ok = {int(r.record["seed"]) for r in runs if r.ok}
+        if set(range(seeds)) <= ok:
+            keep += [r for r in runs if int(r.record["seed"]) < seeds]
+        else:
+            name = runs[0].record.get("method_name") or method
+            pending.append(f"{protocol}/{dataset}/{name} ({len(ok & set(range(seeds)))} of {seeds} seeds)")
+    if not keep:
+        raise BadInput(f"{records}: no row with all {seeds} seeds to publish")
+    return keep, pending
+
+
+def reference_grid(runs: list, cfg: dict) -> tuple[list, list[str]]:
+    """The standard-budget grid of the table, restricted to the complete rows of `runs` (so a partial
+    reference builds partial tables and never plans what is not there)."""
     from .runner.reproduce import ReproduceOptions, plan_table
 
-    recs = [r.record for r in iter_runs(records)]
-    if not recs:
-        raise BadInput(f"{records}: no run records to publish")
+    recs = [r.record for r in runs]
     protocols = [p for p in ("corrected", "paper", "forecast") if any(r["protocol"] == p for r in recs)]
     table_methods = list(cfg["methods"]) + list(cfg.get("floor") or [])
     planned = []
     for protocol in protocols:
-        mine = [r for r in recs if r["protocol"] == protocol]
-        datasets = [d for d in dict.fromkeys(c["dataset"] for c in cfg["columns"]) if any(r["dataset"] == d for r in mine)]
-        methods = [m for m in table_methods if any(r["method"] == m for r in mine)]
-        seeds = max(int(r["seed"]) for r in mine) + 1
-        planned += plan_table(cfg, ReproduceOptions(budget="standard", seeds=seeds, datasets=datasets,
-                                                    methods=methods, protocol=protocol))
+        for dataset in dict.fromkeys(c["dataset"] for c in cfg["columns"]):
+            mine = [r for r in recs if r["protocol"] == protocol and r["dataset"] == dataset]
+            methods = [m for m in table_methods if any(r["method"] == m for r in mine)]
+            if methods:
+                planned += plan_table(cfg, ReproduceOptions(budget="standard", seeds=int(cfg.get("seeds", 10)),
+                                                            datasets=[dataset], methods=methods, protocol=protocol))
     return planned, protocols
 
 
@@ -45,11 +65,12 @@ def publish(records: Path, out: Path, readme: Path, cfg: dict, tables_out: Path 
     from .runner.reproduce import write_tables
 
     records = Path(records)
-    planned, protocols = reference_grid(records, cfg)
+    runs, pending = reference_runs(records, cfg)
+    planned, protocols = reference_grid(runs, cfg)
     written = write_tables(cfg, Path(tables_out or records), planned, protocols, "disabled", log=log, records=records)
-    runs = list(iter_runs(records, "corrected"))
-    lb.check_rankable(runs, "corrected", where=str(records))
-    written += lb.write_leaderboard(lb.build_leaderboard(runs, "corrected"), out, formats=["md", "html"])
-    written += write_errata(records, out)
-    update_readme(readme, records, cfg)
+    corrected = [r for r in runs if r.record["protocol"] == "corrected"]
+    lb.check_rankable(corrected, "corrected", where=str(records))
+    written += lb.write_leaderboard(lb.build_leaderboard(corrected, "corrected"), out, formats=["md", "html"])
+    written += write_errata(records, out, runs=runs)
+    update_readme(readme, runs, pending, cfg)
     return written + [Path(readme)]
