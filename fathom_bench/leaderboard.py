@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import stats
-from .records import write_atomic
+from .records import record_budget, write_atomic
 
 DEFAULT_COLUMNS = {"classification": [("precision", "Pr", True), ("recall", "Re", True), ("f1", "F1", True),
                                       ("ba", "BA", True)],
@@ -50,11 +50,6 @@ def _columns(cells: dict, cfg: dict | None) -> list[dict]:
         cols += [{"key": f"{ds}_{m.replace('/', '_')}", "dataset": ds, "group": ds, "label": label, "metric": m,
                   "higher_is_better": hib} for m, label, hib in DEFAULT_COLUMNS[task] if m in have]
     return cols
-
-
-def record_budget(rec: dict) -> str:
-    """A record's training budget: its `budget` label, else (older records) quick or full."""
-    return rec.get("budget") or ("quick" if rec.get("quick") else "full")
 
 
 def check_rankable(runs, protocol: str, allow_quick: bool = False, where: str = "--results") -> None:

@@ -51,6 +51,11 @@ def computed_fields(record: dict) -> dict:
     return out
 
 
+def record_budget(rec: dict) -> str:
+    """A record's training budget: its `budget` label, else (older records) quick or full."""
+    return rec.get("budget") or ("quick" if rec.get("quick") else "full")
+
+
 def record_path(out: Path, protocol: str, dataset: str, method: str, seed: int, suffix: str = ".json") -> Path:
     return Path(out) / "runs" / protocol / dataset / method / f"seed={seed}{suffix}"
 
