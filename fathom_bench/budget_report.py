@@ -12,15 +12,16 @@ from .datasets.spec import load_dataset_spec
 from .records import write_atomic
 
 
-def expected_runs(cfg: dict) -> list[tuple[str, str, str]]:
-    """(protocol, dataset, method) of the whole study: the table's methods on every dataset under
-    `corrected`, and under `forecast` on the regression datasets."""
+def expected_runs(cfg: dict, methods: list[str] | None = None) -> list[tuple[str, str, str]]:
+    """(protocol, dataset, method) of the whole study (`runner.budget_study.plan_study` trains these):
+    the table's methods (or `methods`) on every dataset under `corrected`, and under `forecast` on
+    the regression datasets."""
     from .runner.reproduce import table_datasets
 
     out = []
     for ds in table_datasets(cfg):
         protocols = ["corrected"] + (["forecast"] if load_dataset_spec(ds).task_type == "regression" else [])
-        out += [(p, ds, m) for p in protocols for m in cfg["methods"]]
+        out += [(p, ds, m) for p in protocols for m in (methods or cfg["methods"])]
     return out
 
 

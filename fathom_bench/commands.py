@@ -30,7 +30,7 @@ def _stored_runs(results: Path, default: bool, protocol: str | None = None) -> l
         from .publish import reference_runs
         from .tables import load_table_config
 
-        runs = reference_runs(results, load_table_config("3"))[0]
+        runs = reference_runs(results, load_table_config("3"))
     else:
         runs = list(iter_runs(results))
     return [r for r in runs if protocol is None or r.record["protocol"] == protocol]
@@ -184,12 +184,11 @@ def methods(args) -> int:
 
 def evaluate(args) -> int:
     from . import leaderboard as lb
-    from .records import iter_runs
     from .runner.evaluate import evaluate as run
 
     results = _reference_dir(args.results)
-    # before anything trains: the leaderboard it ends with would refuse these records
-    lb.check_rankable(list(iter_runs(results, args.protocol)) if (results / "runs").is_dir() else [], args.protocol,
+    # before anything trains, on the records the leaderboard it ends with reads: it would refuse these
+    lb.check_rankable(_stored_runs(results, args.results is None, args.protocol), args.protocol,
                       args.allow_quick, f"--results {args.results}" if args.results else "results/reference")
     report = run(args.method, results, seeds=args.seeds, datasets=args.datasets, protocol=args.protocol,
                  data_dir=args.data_dir, wandb=args.wandb, progress=not args.no_progress, overrides=_sets(args),

@@ -111,7 +111,7 @@ def evaluation_findings(corrected, as_coded, cfg: dict) -> list[str]:
             "as coded): " + "; ".join(moved) + " (see results/errata.md for every published cell)."]
 
 
-def coverage(result) -> str:
+def table_coverage(result) -> str:
     """Seeds per cell, and the columns and rows of the table with no records yet."""
     ns = result.frame[result.frame["role"] != "floor"]["n"]
     low, high = (int(ns.min()), int(ns.max())) if len(ns) else (0, 0)
@@ -124,9 +124,10 @@ def coverage(result) -> str:
             + (f"; no records yet for the rows {', '.join(rows)}" if rows else ""))
 
 
-def render_block(runs: list, pending: list[str], cfg: dict) -> str:
-    """The README block from the reference's complete rows (`publish.reference_runs`); `pending`:
-    the rows still short of their seeds, listed and left out of every number."""
+def render_block(runs: list, cells: list, cfg: dict) -> str:
+    """The README block from the reference's complete rows (`publish.reference_runs`); `cells`:
+    `coverage.reference_coverage`, which marks every cell the tables cannot show yet."""
+    from .coverage import LEGEND, render_coverage, wanted_seeds
     from .table_render import render_markdown
 
     results = _tables(runs, cfg)
@@ -141,18 +142,21 @@ def render_block(runs: list, pending: list[str], cfg: dict) -> str:
 
     study = study_runs(results_dir() / "budget-study")
     chosen, progress = standard_budgets(study, cfg)
-    waiting = (f" Rows still running, left out until they hold every seed: {'; '.join(pending)}." if pending else "")
-    lines = [BEGIN, "", f"Built from `results/reference/` (training budget: {', '.join(budgets)}; rows with all "
-             f"{cfg.get('seeds', 10)} paired seeds only).{waiting}", "", body, "",
-             "**Training budget** (`results/budget-study.md`, seed 0 of every method at the scripts' full budget): "
-             + rule_text(cfg), ""] + standard_table(chosen, progress, study) + [""] + selection_gap(study, chosen) + [
-             "**Findings** (from the same records; one line per claim of the paper):", ""]
+    seeds = ", ".join(f"{wanted_seeds(cfg, p)} under {p}" for p in PROTOCOL_ORDER)
+    lines = [BEGIN, "", f"Built from `results/reference/` (training budget: {', '.join(budgets)}; only rows that "
+             f"hold every paired seed wanted: {seeds}). A row or column missing here, or a cell shown –, "
+             "is not complete yet: **What the reference holds** below marks every such cell and says why.", "",
+             body, "", "**What the reference holds** (`results/reference/coverage.md`): " + LEGEND, ""]
+    lines += render_coverage(cells) + [
+        "**Training budget** (`results/budget-study.md`, seed 0 of every method at the scripts' full budget): "
+        + rule_text(cfg), ""] + standard_table(chosen, progress, study) + [""] + selection_gap(study, chosen) + [
+        "**Findings** (from the same records; one line per claim of the paper):", ""]
     for protocol in PROTOCOL_ORDER:
         if protocol not in results:
             lines.append(f"*{protocol}*: no records yet.")
             lines.append("")
             continue
-        lines.append(f"*{protocol}* ({coverage(results[protocol])}):")
+        lines.append(f"*{protocol}* ({table_coverage(results[protocol])}):")
         lines.append("")
         lines += protocol_findings(results[protocol], cfg)
         if protocol == "paper":
@@ -181,14 +185,14 @@ def selection_gap(study, chosen: dict) -> list[str]:
     return lines + ([""] if lines else [])
 
 
-def update_readme(readme: Path, runs: list, pending: list[str], cfg: dict) -> bool:
+def update_readme(readme: Path, runs: list, cells: list, cfg: dict) -> bool:
     """Rewrite the block between the markers; True when the README changed."""
     text = readme.read_text()
     if BEGIN not in text or END not in text:
         raise BadInput(f"{readme}: no '{BEGIN}' ... '{END}' block to rewrite")
     head, rest = text.split(BEGIN, 1)
     tail = rest.split(END, 1)[1]
-    new = head + render_block(runs, pending, cfg) + tail
+    new = head + render_block(runs, cells, cfg) + tail
     if new != text:
         write_atomic(readme, new)
     return new != text

@@ -1,7 +1,7 @@
 """`publish`: everything downstream of the converged reference, rebuilt from its records alone.
 
-From `results/reference/runs`: the Table III files of every protocol with records (beside the
-records, as `reproduce` writes them), `results/leaderboard.md/.html` (+ plots), `results/errata.md/.csv`
+From `results/reference/runs`: the Table III files of every protocol with records and the
+coverage page (`coverage.py`: every cell's seeds, CPU-hours and status), beside the records, `results/leaderboard.md/.html` (+ plots), `results/errata.md/.csv`
 and README.md's Table III and findings block. A test rebuilds all of it into a temporary folder and
 compares byte for byte, so none of it can drift from the records or be edited by hand.
 """
@@ -14,31 +14,31 @@ from .errors import BadInput
 from .records import iter_runs
 
 
-def reference_runs(records: Path, cfg: dict) -> tuple[list, list[str]]:
-    """The runs of every row (protocol, dataset, method) that holds all the table's seeds (`seeds`
-    of the table config), and one line per row still short of them: a row enters tables, rankings
-    and findings only when complete, so a cell on the first seeds of a running grid is never shown."""
-    seeds = int(cfg.get("seeds", 10))
+def reference_runs(records: Path, cfg: dict) -> list:
+    """The runs of every row (protocol, dataset, method) that holds all the seeds its protocol wants
+    (`coverage.wanted_seeds`): a row enters tables, rankings and findings only when complete, so a
+    cell on the first seeds of a running grid is never shown (`coverage` names the rows left out)."""
+    from .coverage import wanted_seeds
+
     rows: dict[tuple, list] = {}
     for run in iter_runs(records):
         rec = run.record
         rows.setdefault((rec["protocol"], rec["dataset"], rec["method"]), []).append(run)
-    keep, pending = [], []
+    keep = []
     for (protocol, dataset, method), runs in sorted(rows.items()):
+        seeds = wanted_seeds(cfg, protocol)
         ok = {int(r.record["seed"]) for r in runs if r.ok}
         if set(range(seeds)) <= ok:
             keep += [r for r in runs if int(r.record["seed"]) < seeds]
-        else:
-            name = runs[0].record.get("method_name") or method
-            pending.append(f"{protocol}/{dataset}/{name} ({len(ok & set(range(seeds)))} of {seeds} seeds)")
     if not keep:
-        raise BadInput(f"{records}: no row with all {seeds} seeds to publish")
-    return keep, pending
+        raise BadInput(f"{records}: no row with all its seeds to publish")
+    return keep
 
 
 def reference_grid(runs: list, cfg: dict) -> tuple[list, list[str]]:
     """The standard-budget grid of the table, restricted to the complete rows of `runs` (so a partial
     reference builds partial tables and never plans what is not there)."""
+    from .coverage import wanted_seeds
     from .runner.reproduce import ReproduceOptions, plan_table
 
     recs = [r.record for r in runs]
@@ -50,27 +50,30 @@ def reference_grid(runs: list, cfg: dict) -> tuple[list, list[str]]:
             mine = [r for r in recs if r["protocol"] == protocol and r["dataset"] == dataset]
             methods = [m for m in table_methods if any(r["method"] == m for r in mine)]
             if methods:
-                planned += plan_table(cfg, ReproduceOptions(budget="standard", seeds=int(cfg.get("seeds", 10)),
+                planned += plan_table(cfg, ReproduceOptions(budget="standard", seeds=wanted_seeds(cfg, protocol),
                                                             datasets=[dataset], methods=methods, protocol=protocol))
     return planned, protocols
 
 
 def publish(records: Path, out: Path, readme: Path, cfg: dict, tables_out: Path | None = None,
             log=print) -> list[Path]:
-    """Write the tables (into `tables_out`, default `records`), the leaderboard and errata (into
-    `out`) and README's block; returns the files written."""
+    """Write the tables and the coverage page (into `tables_out`, default `records`), the leaderboard
+    and errata (into `out`) and README's block; returns the files written."""
     from . import leaderboard as lb
+    from .coverage import reference_coverage, write_coverage
     from .errata import write_errata
     from .findings import update_readme
     from .runner.reproduce import write_tables
 
     records = Path(records)
-    runs, pending = reference_runs(records, cfg)
+    runs = reference_runs(records, cfg)
     planned, protocols = reference_grid(runs, cfg)
     written = write_tables(cfg, Path(tables_out or records), planned, protocols, "disabled", log=log, records=records)
     corrected = [r for r in runs if r.record["protocol"] == "corrected"]
     lb.check_rankable(corrected, "corrected", where=str(records))
     written += lb.write_leaderboard(lb.build_leaderboard(corrected, "corrected"), out, formats=["md", "html"])
     written += write_errata(records, out, runs=runs)
-    update_readme(readme, runs, pending, cfg)
+    cells = reference_coverage(records, cfg)
+    written += write_coverage(cells, Path(tables_out or records))
+    update_readme(readme, runs, cells, cfg)
     return written + [Path(readme)]

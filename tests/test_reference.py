@@ -40,10 +40,12 @@ def test_readme_table3_block_is_what_the_reference_records_rebuild():
     readme = (REPO / "README.md").read_text()
     assert readme.count(BEGIN) == 1 and readme.count(END) == 1
     block = BEGIN + readme.split(BEGIN, 1)[1].split(END, 1)[0] + END
+    from fathom_bench.coverage import reference_coverage
     from fathom_bench.publish import reference_runs
 
     cfg = load_table_config("3")
-    assert block == render_block(*reference_runs(REFERENCE, cfg), cfg), "run `python -m fathom_bench publish`"
+    assert block == render_block(reference_runs(REFERENCE, cfg), reference_coverage(REFERENCE, cfg), cfg), (
+        "run `python -m fathom_bench publish`")
 
 
 def test_everything_published_from_the_reference_rebuilds_byte_for_byte(tmp_path):

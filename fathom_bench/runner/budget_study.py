@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..datasets.spec import load_dataset_spec
 from ..errors import BadInput
 from .grid import GridReport, plan, run_grid
 
@@ -22,24 +21,25 @@ def plan_study(cfg: dict, datasets: list[str] | None = None, methods: list[str] 
                out: Path | None = None, max_epochs: int | None = None) -> list:
     """The study's runs, cheapest first within each dataset (datasets in the table's order), so an
     interrupted study has covered as many methods as its time allowed."""
+    from ..budget_report import expected_runs
     from .cost import estimate
     from .reproduce import table_datasets
 
     datasets = datasets or table_datasets(cfg)
-    methods = methods or list(cfg["methods"])
     protocols = protocols or list(STUDY_PROTOCOLS)
     for p in protocols:
         if p not in STUDY_PROTOCOLS:
             raise BadInput(f"--protocol: the budget study runs {' and '.join(STUDY_PROTOCOLS)}, not {p!r}")
+    study = expected_runs(cfg, methods)  # the study's (protocol, dataset, method), as its report counts them
     runs = []
     for name in datasets:
-        regression = load_dataset_spec(name).task_type == "regression"
-        wanted = [p for p in protocols if p == "corrected" or regression]
-        if not wanted:
-            continue
-        part = plan([name], methods, [STUDY_SEED], wanted, accelerator=accelerator, max_epochs=max_epochs,
-                    budget="full" if max_epochs is None else "custom")
-        runs += [r for r in part if getattr(r.method.load_class(), "trainable", True)]
+        for protocol in protocols:
+            mine = [m for p, d, m in study if p == protocol and d == name]
+            if not mine:
+                continue
+            part = plan([name], mine, [STUDY_SEED], [protocol], accelerator=accelerator, max_epochs=max_epochs,
+                        budget="full" if max_epochs is None else "custom")
+            runs += [r for r in part if getattr(r.method.load_class(), "trainable", True)]
     try:
         costs = {run.key: c.seconds for run, c in zip(runs, estimate(runs, out or Path("."), data_dir))}
     except Exception:  # no measured speeds: keep the plan's order

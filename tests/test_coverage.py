@@ -1,0 +1,96 @@
+"""`coverage`: every cell of the converged reference is complete, running, not run or waiting for
+a budget, and `publish_runs` publishes a row only once it holds every seed its protocol wants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fathom_bench.coverage import (coverage_csv, reference_coverage, reference_protocols, render_coverage,
+                                   wanted_seeds)
+from fathom_bench.publish import reference_runs
+from tests.records_factory import make_record, small_table_config, write_runs
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def _cfg() -> dict:
+    cfg = small_table_config()
+    cfg.update(seeds=4, reference_seeds={"paper": 2})
+    return cfg
+
+
+def _records(out: Path) -> None:
+    recs = [make_record("extrasensory", "lr", s, {"f1": 0.4, "ba": 0.6}) for s in range(4)]
+    recs += [make_record("extrasensory", "fathom", s, {"f1": 0.4, "ba": 0.6}) for s in range(2)]
+    recs += [make_record("extrasensory", "fathom", 2, status="failed")]  # a failed seed is not done
+    recs += [make_record("extrasensory", "lr", s, {"f1": 0.4, "ba": 0.6}, protocol="paper") for s in range(2)]
+    for i, rec in enumerate(recs):
+        rec["train_seconds"] = 900.0 * (i + 1)
+    write_runs(out, recs)
+
+
+def test_wanted_seeds_per_protocol():
+    cfg = _cfg()
+    assert [wanted_seeds(cfg, p) for p in ("corrected", "forecast", "paper")] == [4, 4, 2]
+    assert wanted_seeds({"seeds": 10}, "paper") == 10
+
+
+def test_forecast_only_on_regression_datasets():
+    assert reference_protocols("extrasensory") == ["corrected", "paper"]
+    assert reference_protocols("beijing_air_quality") == ["corrected", "forecast", "paper"]
+
+
+def test_every_cell_has_a_status(tmp_path):
+    _records(tmp_path)
+    cells = {(c.protocol, c.dataset, c.method): c for c in reference_coverage(tmp_path, _cfg())}
+    # 2 datasets x 4 rows (3 methods + floor) under corrected and paper, Air Quality also under forecast
+    assert len(cells) == 4 * 2 + 4 * 2 + 4
+    assert cells[("corrected", "extrasensory", "lr")].status == "complete"
+    fathom = cells[("corrected", "extrasensory", "fathom")]
+    assert (fathom.status, fathom.done, fathom.wanted) == ("running", 2, 4)
+    # CPU-hours count every record, the failed one too: 900 * (5 + 6 + 7) s
+    assert fathom.cpu_hours == pytest.approx(4.5)
+    assert cells[("corrected", "extrasensory", "m_lstm")].status == "not run"
+    assert cells[("paper", "extrasensory", "lr")].status == "complete"  # 2 of the 2 `paper` wants
+    assert cells[("forecast", "beijing_air_quality", "fathom")].status == "not run"
+
+
+def test_a_dataset_without_a_standard_budget_is_marked(tmp_path, monkeypatch):
+    import dataclasses
+
+    from fathom_bench import coverage
+    from fathom_bench.datasets.spec import load_dataset_spec
+
+    def no_air_quality_budget(name):
+        spec = load_dataset_spec(name)
+        return dataclasses.replace(spec, standard_budget=None) if name == "beijing_air_quality" else spec
+
+    monkeypatch.setattr(coverage, "load_dataset_spec", no_air_quality_budget)
+    cells = reference_coverage(tmp_path, _cfg())
+    assert {c.status for c in cells if c.dataset == "beijing_air_quality"} == {"no budget"}
+    assert {c.status for c in cells if c.dataset == "extrasensory"} == {"not run"}
+
+
+def test_render_marks_every_cell(tmp_path):
+    _records(tmp_path)
+    cells = reference_coverage(tmp_path, _cfg())
+    text = "\n".join(render_coverage(cells))
+    header, _, *rows = text.splitlines()
+    assert header == ("| Method | corrected: ExtraSensory | corrected: Air Quality | forecast: Air Quality | "
+                      "paper: ExtraSensory | paper: Air Quality |")
+    assert rows[0] == "| LR | 4/4 | not run | not run | 2/2 | not run |"
+    assert rows[2] == "| FATHOM | 2/4 running | not run | not run | not run | not run |"
+    assert rows[-1] == "| CPU-hours of training spent | 7.00 | 0.00 | 0.00 | 4.25 | 0.00 |"
+    rows = coverage_csv(cells).splitlines()
+    assert rows[0] == "protocol,dataset,dataset_name,method,name,done,wanted,cpu_hours,status"
+    assert len(rows) == 1 + len(cells)
+
+
+def test_reference_runs_keep_only_complete_rows(tmp_path):
+    _records(tmp_path)
+    runs = reference_runs(tmp_path, _cfg())
+    kept = {(r.record["protocol"], r.record["method"]) for r in runs}
+    assert kept == {("corrected", "lr"), ("paper", "lr")}
+    assert len(runs) == 4 + 2
