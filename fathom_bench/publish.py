@@ -55,10 +55,11 @@ def reference_grid(runs: list, cfg: dict) -> tuple[list, list[str]]:
     return planned, protocols
 
 
-def publish(records: Path, out: Path, readme: Path, cfg: dict, tables_out: Path | None = None,
+def publish(records: Path, out: Path, readme: Path | None, cfg: dict, tables_out: Path | None = None,
             log=print) -> list[Path]:
     """Write the tables and the coverage page (into `tables_out`, default `records`), the leaderboard
-    and errata (into `out`) and README's block; returns the files written."""
+    and errata (into `out`) and README's block (none when `readme` is None, as installed without a
+    checkout); returns the files written."""
     from . import leaderboard as lb
     from .coverage import reference_coverage, write_coverage
     from .errata import write_errata
@@ -75,5 +76,7 @@ def publish(records: Path, out: Path, readme: Path, cfg: dict, tables_out: Path 
     written += write_errata(records, out, runs=runs)
     cells = reference_coverage(records, cfg)
     written += write_coverage(cells, Path(tables_out or records))
+    if readme is None:
+        return written
     update_readme(readme, runs, cells, cfg)
     return written + [Path(readme)]

@@ -75,3 +75,42 @@ def test_extrasensory_lr_has_learned_at_the_standard_budget():
           if r.record["dataset"] == "extrasensory" and r.record["method"] == "lr"]
     assert len(ba) >= 3
     assert sum(ba) / len(ba) >= 0.55
+
+
+def test_a_grid_into_the_reference_publishes_complete_rows_only(tmp_path, monkeypatch):
+    """`reproduce --out results/reference` ends with `publish`, not the grid's own tables: the pages
+    it leaves are exactly the committed ones, though the folder holds rows still short of seeds."""
+    import shutil
+
+    from fathom_bench import paths
+    from fathom_bench.runner.reproduce import is_reference, publish_reference
+
+    results = tmp_path / "results"
+    shutil.copytree(REFERENCE / "runs", results / "reference" / "runs")
+    monkeypatch.setattr(paths, "results_dir", lambda: results)
+    shutil.copytree(REPO / "results" / "budget-study", results / "budget-study")  # the README block reads it
+    assert is_reference(results / "reference") and not is_reference(results / "table3")
+    logged = []
+    written = publish_reference(results / "reference", load_table_config("3"), log=logged.append)
+    names = {p.name for p in written}
+    assert {"table3.md", "coverage.md", "leaderboard.md", "errata.md"} <= names, logged
+    for name in ("table3.md", "table3.csv", "coverage.md"):
+        assert (results / "reference" / name).read_text() == (REFERENCE / name).read_text(), name
+    assert (results / "leaderboard.md").read_text() == (REPO / "results" / "leaderboard.md").read_text()
+
+
+def test_a_reference_with_no_complete_row_is_not_published_and_keeps_its_records(tmp_path, monkeypatch):
+    import shutil
+
+    from fathom_bench import paths
+    from fathom_bench.runner.reproduce import publish_reference
+
+    results = tmp_path / "results"
+    one = next(iter_runs(REFERENCE)).path
+    target = results / "reference" / one.relative_to(REFERENCE)
+    target.parent.mkdir(parents=True)
+    shutil.copy(one, target)
+    monkeypatch.setattr(paths, "results_dir", lambda: results)
+    logged = []
+    assert publish_reference(results / "reference", load_table_config("3"), log=logged.append) == []
+    assert len(logged) == 1 and "not published yet" in logged[0] and target.is_file()

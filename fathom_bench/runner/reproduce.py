@@ -222,12 +222,37 @@ def reproduce(opts: ReproduceOptions, log=print) -> tuple[GridReport, list[Path]
             "when they are done to build the tables (runs without a valid record are resubmitted)")
     if mode == "offline" and report.trained:
         log(f"W&B logged offline; upload with `{tracking.sync_hint(out)}`")
-    written = write_tables(cfg, out, planned, protocols_of(opts.protocol), mode, log=log)
+    if name == "standard" and is_reference(out):
+        written = publish_reference(out, cfg, log)
+    else:
+        written = write_tables(cfg, out, planned, protocols_of(opts.protocol), mode, log=log)
     if opts.figures:  # from the records and saved attention just written (no training code involved)
         from ..figures import write_figures
 
         written += write_figures(out, log=log)
     return report, written
+
+
+def is_reference(out: Path) -> bool:
+    """True for results/reference, the converged reference the README and leaderboard are built from."""
+    from ..paths import results_dir
+
+    return Path(out).resolve() == (results_dir() / "reference").resolve()
+
+
+def publish_reference(out: Path, cfg: dict, log=print) -> list[Path]:
+    """After a grid into the converged reference: `publish` instead of the grid's own tables, so its
+    tables, coverage, leaderboard, errata and README block hold complete rows only and never drift
+    from each other. Not publishable yet (no complete row) is one line, not an error: the records stay."""
+    from ..paths import results_dir
+    from ..publish import publish
+
+    readme = results_dir().parent / "README.md"
+    try:
+        return publish(out, results_dir(), readme if readme.is_file() else None, cfg, log=log)
+    except BadInput as exc:
+        log(f"{out}: not published yet ({exc})")
+        return []
 
 
 def plan_report(planned, out: Path, opts: ReproduceOptions, log=print) -> GridReport:
