@@ -111,6 +111,32 @@ def evaluation_findings(corrected, as_coded, cfg: dict) -> list[str]:
             "as coded): " + "; ".join(moved) + " (see results/errata.md for every published cell)."]
 
 
+def budget_caps(runs: list, protocol: str = "paper") -> list[str]:
+    """One bullet: the rows of `protocol` trained on fewer epochs or less patience than their scripts
+    (the standard budget caps a script, never extends it), so a gap to a published cell may be budget."""
+    from .methods import discover_methods
+    from .runner.grid import script_budget
+
+    known = discover_methods()
+    caps: dict[tuple, list[str]] = {}
+    for run in runs:
+        rec = run.record
+        trainer = (rec.get("config") or {}).get("trainer") or {}
+        if rec["protocol"] != protocol or rec["seed"] != 0 or rec["method"] not in known or not trainer:
+            continue
+        script = script_budget(known[rec["method"]], protocol, rec["dataset"])
+        used = (trainer.get("max_epochs"), trainer.get("patience"))
+        if used != script:
+            caps.setdefault((rec["dataset"], script, used), []).append(rec.get("method_name") or rec["method"])
+    if not caps:
+        return []
+    parts = [f"{ds}: {', '.join(names)} ({s[0]} epochs, patience {s[1]} -> {u[0]}, {u[1]})"
+             for (ds, s, u), names in sorted(caps.items())]
+    return [f"- Budget: these `{protocol}` rows trained on fewer epochs or less patience than their scripts (the "
+            "standard budget caps a script, never extends it), so part of a gap to a published cell may be budget: "
+            + "; ".join(parts) + "."]
+
+
 def table_coverage(result) -> str:
     """Seeds per cell, and the columns and rows of the table with no records yet."""
     ns = result.frame[result.frame["role"] != "floor"]["n"]
@@ -161,6 +187,7 @@ def render_block(runs: list, cells: list, cfg: dict) -> str:
         lines += protocol_findings(results[protocol], cfg)
         if protocol == "paper":
             lines += evaluation_findings(results["paper"], results["paper/as-coded"], cfg)
+            lines += budget_caps(runs, protocol)
         lines.append("")
     return "\n".join(lines + [END])
 

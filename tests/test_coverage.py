@@ -94,3 +94,25 @@ def test_reference_runs_keep_only_complete_rows(tmp_path):
     kept = {(r.record["protocol"], r.record["method"]) for r in runs}
     assert kept == {("corrected", "lr"), ("paper", "lr")}
     assert len(runs) == 4 + 2
+
+
+def test_budget_caps_name_the_paper_rows_trained_below_their_scripts(tmp_path):
+    from fathom_bench.findings import budget_caps
+
+    def rec(method, epochs, patience, seed=0, protocol="paper"):
+        r = make_record("extrasensory", method, seed, {"ba": 0.6}, protocol=protocol)
+        r["config"] = {"seed": seed, "trainer": {"max_epochs": epochs, "patience": patience}}
+        return r
+
+    from fathom_bench.methods import discover_methods
+    from fathom_bench.runner.grid import script_budget
+
+    epochs, patience = script_budget(discover_methods()["fathom"], "paper", "extrasensory")
+    lr_script = script_budget(discover_methods()["lr"], "paper", "extrasensory")
+    runs = write_runs(tmp_path, [rec("fathom", 15, 5), rec("fathom", 15, 5, seed=1), rec("lr", *lr_script),
+                                 rec("m_lstm", 15, 5, protocol="corrected")])
+    lines = budget_caps(runs)
+    assert len(lines) == 1
+    assert f"extrasensory: FATHOM ({epochs} epochs, patience {patience} -> 15, 5)" in lines[0]
+    assert "LR" not in lines[0] and "M-LSTM" not in lines[0]  # at its script's budget; not `paper`
+    assert budget_caps([r for r in runs if r.record["method"] != "fathom"]) == []

@@ -64,6 +64,12 @@ def plan(datasets: list[str], methods: list[str], seeds: list[int], protocols: l
     return runs
 
 
+def script_budget(method, protocol: str, dataset: str) -> tuple[int, int]:
+    """(max epochs, patience) the method's script runs with under `protocol` (the full budget)."""
+    t = _trainer_settings(method.settings(protocol, dataset), dataset, None, None, budget="full")
+    return t.max_epochs, t.patience
+
+
 def _trainer_settings(script: dict, dataset: str, max_epochs: int | None, patience: int | None,
                       **fixed) -> TrainerSettings:
     """The budget of one run: --max-epochs (or the quick budget) first, then the method's script
