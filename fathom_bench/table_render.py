@@ -20,9 +20,11 @@ def _header(result: TableResult) -> list[str]:
     seeds = f"n = {ns[0]}" if len(ns) == 1 else f"n = {ns[0]}–{ns[-1]} (fewer-seed cells in the notes)"
     out = ["QUICK RUN — not a reproduction (small training budget; the numbers only show the pipeline works)."
            ] if result.quick else []
+    rough = " ".join(t for t in map(stats.small_n_text, ns) if t)
     return out + [
         f"Protocol: {result.protocol}{' (as coded)' if result.as_coded else ''}. Seeds per cell: {seeds}.",
-        f"Cells: mean ± half the width of the {stats.INTERVAL_TEXT}; exact bounds in {result.name}.csv.",
+        f"Cells: mean ± half the width of the {stats.INTERVAL_TEXT}; exact bounds in {result.name}.csv."
+        + (f" {rough}" if rough else ""),
         f"Bold: best row of the column (higher is better ↑, lower ↓). *: significantly better than the second "
         f"best: {stats.TEST_TEXT}, Holm-Bonferroni over each column's family of tests, corrected p < {ALPHA} "
         "(the seeds a * needs per column: notes). " + stats.MEANING_TEXT,
