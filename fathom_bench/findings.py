@@ -124,6 +124,8 @@ def budget_caps(runs: list, protocol: str = "paper") -> list[str]:
         trainer = (rec.get("config") or {}).get("trainer") or {}
         if rec["protocol"] != protocol or rec["seed"] != 0 or rec["method"] not in known or not trainer:
             continue
+        if not rec.get("history"):  # trained no epochs (LR fitted in closed form, the floor): no budget to cap
+            continue
         script = script_budget(known[rec["method"]], protocol, rec["dataset"])
         used = (trainer.get("max_epochs"), trainer.get("patience"))
         if used != script:

@@ -99,9 +99,10 @@ def test_reference_runs_keep_only_complete_rows(tmp_path):
 def test_budget_caps_name_the_paper_rows_trained_below_their_scripts(tmp_path):
     from fathom_bench.findings import budget_caps
 
-    def rec(method, epochs, patience, seed=0, protocol="paper"):
+    def rec(method, epochs, patience, seed=0, protocol="paper", history=True):
         r = make_record("extrasensory", method, seed, {"ba": 0.6}, protocol=protocol)
         r["config"] = {"seed": seed, "trainer": {"max_epochs": epochs, "patience": patience}}
+        r["history"] = [{"epoch": 0, "seconds": 1.0, "train_loss": 1.0, "val_loss": 1.0}] if history else []
         return r
 
     from fathom_bench.methods import discover_methods
@@ -110,9 +111,10 @@ def test_budget_caps_name_the_paper_rows_trained_below_their_scripts(tmp_path):
     epochs, patience = script_budget(discover_methods()["fathom"], "paper", "extrasensory")
     lr_script = script_budget(discover_methods()["lr"], "paper", "extrasensory")
     runs = write_runs(tmp_path, [rec("fathom", 15, 5), rec("fathom", 15, 5, seed=1), rec("lr", *lr_script),
-                                 rec("m_lstm", 15, 5, protocol="corrected")])
+                                 rec("m_lstm", 15, 5, protocol="corrected"), rec("s_lstm", 15, 5, history=False)])
     lines = budget_caps(runs)
     assert len(lines) == 1
     assert f"extrasensory: FATHOM ({epochs} epochs, patience {patience} -> 15, 5)" in lines[0]
-    assert "LR" not in lines[0] and "M-LSTM" not in lines[0]  # at its script's budget; not `paper`
+    # LR at its script's budget; M-LSTM not `paper`; S-LSTM trained no epochs (as LR fitted in closed form)
+    assert "LR" not in lines[0] and "M-LSTM" not in lines[0] and "S-LSTM" not in lines[0]
     assert budget_caps([r for r in runs if r.record["method"] != "fathom"]) == []
