@@ -118,7 +118,7 @@ def budget_caps(runs: list, protocol: str = "paper") -> list[str]:
     from .runner.grid import script_budget
 
     known = discover_methods()
-    caps: dict[tuple, list[str]] = {}
+    caps: dict[str, dict] = {}
     for run in runs:
         rec = run.record
         trainer = (rec.get("config") or {}).get("trainer") or {}
@@ -128,12 +128,15 @@ def budget_caps(runs: list, protocol: str = "paper") -> list[str]:
             continue
         script = script_budget(known[rec["method"]], protocol, rec["dataset"])
         used = (trainer.get("max_epochs"), trainer.get("patience"))
-        if used != script:
-            caps.setdefault((rec["dataset"], script, used), []).append(rec.get("method_name") or rec["method"])
+        # less patience changes nothing when the run cannot outlast it either way
+        if used[0] < script[0] or (used[1] < script[1] and used[0] > used[1]):
+            caps.setdefault(rec["dataset"], {}).setdefault((script, used), []).append(
+                rec.get("method_name") or rec["method"])
     if not caps:
         return []
-    parts = [f"{ds}: {', '.join(names)} ({s[0]} epochs, patience {s[1]} -> {u[0]}, {u[1]})"
-             for (ds, s, u), names in sorted(caps.items())]
+    parts = [f"{ds}: " + "; ".join(f"{', '.join(sorted(names))} (max epochs {s[0]}, patience {s[1]} -> {u[0]}, {u[1]})"
+                                   for (s, u), names in sorted(groups.items()))
+             for ds, groups in sorted(caps.items())]
     return [f"- Budget: these `{protocol}` rows trained on fewer epochs or less patience than their scripts (the "
             "standard budget caps a script, never extends it), so part of a gap to a published cell may be budget: "
             + "; ".join(parts) + "."]

@@ -114,7 +114,10 @@ def test_budget_caps_name_the_paper_rows_trained_below_their_scripts(tmp_path):
                                  rec("m_lstm", 15, 5, protocol="corrected"), rec("s_lstm", 15, 5, history=False)])
     lines = budget_caps(runs)
     assert len(lines) == 1
-    assert f"extrasensory: FATHOM ({epochs} epochs, patience {patience} -> 15, 5)" in lines[0]
+    assert f"extrasensory: FATHOM (max epochs {epochs}, patience {patience} -> 15, 5)." in lines[0]
     # LR at its script's budget; M-LSTM not `paper`; S-LSTM trained no epochs (as LR fitted in closed form)
     assert "LR" not in lines[0] and "M-LSTM" not in lines[0] and "S-LSTM" not in lines[0]
     assert budget_caps([r for r in runs if r.record["method"] != "fathom"]) == []
+    # one epoch either way (M-Att's script): less patience cannot matter
+    m_att = script_budget(discover_methods()["m_att"], "paper", "extrasensory")
+    assert m_att[0] == 1 and budget_caps(write_runs(tmp_path / "m", [rec("m_att", 1, 1)])) == []
