@@ -126,7 +126,9 @@ def render_markdown(rows: list[dict], cfg: dict, dataset_notes: dict, sources_pa
             f"Ours: mean over seeds [{stats.INTERVAL_TEXT}] (n = seeds). `paper` uses the authors' evaluation as coded "
             "(the `as_coded` metric where a column has one); `corrected` is the default protocol. Verdict: "
             "`reproduced` when the published value (the file's exact value where a file holds it, else the printed "
-            "value read as its rounding interval) meets the `paper` interval; see `fathom_bench/errata.py`.", "",
+            "value read as its rounding interval) meets the `paper` interval; see `fathom_bench/errata.py`."
+            + "".join(f" {t}" for t in map(stats.small_n_text, sorted({int(r["paper_n"]) for r in rows
+                                                                     if r.get("paper_n")})) if t), "",
             "| Verdict | Cells |", "|---|---:|"]
     out += [f"| {v} | {counts.get(v, 0)} |" for v in VERDICTS] + [""]
     kinds = Counter(r["rounding"] for r in rows)
@@ -189,3 +191,17 @@ def write_errata(results, out_dir, sources=None, table: str = "3", runs: list | 
 def verdict_counts(rows: list[dict]) -> dict[str, int]:
     counts = Counter(r["verdict"] for r in rows)
     return {v: counts.get(v, 0) for v in VERDICTS}
+
+
+def update_readme_counts(readme: Path, errata_csv: Path) -> bool:
+    """Rewrite the count of each verdict row (`| verdict | N |`) of README's errata table from
+    errata.csv; True when the README changed."""
+    import re
+
+    rows = list(csv.DictReader(Path(errata_csv).read_text().splitlines()))
+    text = new = Path(readme).read_text()
+    for verdict, count in verdict_counts(rows).items():
+        new = re.sub(rf"^\| {re.escape(verdict)} \| \d+ \|$", f"| {verdict} | {count} |", new, flags=re.M)
+    if new != text:
+        write_atomic(Path(readme), new)
+    return new != text

@@ -62,7 +62,7 @@ def publish(records: Path, out: Path, readme: Path | None, cfg: dict, tables_out
     checkout); returns the files written."""
     from . import leaderboard as lb
     from .coverage import reference_coverage, write_coverage
-    from .errata import write_errata
+    from .errata import update_readme_counts, write_errata
     from .findings import update_readme
     from .runner.reproduce import write_tables
 
@@ -79,4 +79,5 @@ def publish(records: Path, out: Path, readme: Path | None, cfg: dict, tables_out
     if readme is None:
         return written
     update_readme(readme, runs, cells, cfg)
+    update_readme_counts(readme, Path(out) / "errata.csv")
     return written + [Path(readme)]
