@@ -10,7 +10,7 @@ import pytest
 from fathom_bench.coverage import (coverage_csv, reference_coverage, reference_protocols, render_coverage,
                                    wanted_seeds)
 from fathom_bench.publish import reference_runs
-from tests.records_factory import make_record, small_table_config, write_runs
+from tests.records_factory import grid, make_record, small_table_config, write_runs
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -121,3 +121,43 @@ def test_budget_caps_name_the_paper_rows_trained_below_their_scripts(tmp_path):
     # one epoch either way (M-Att's script): less patience cannot matter
     m_att = script_budget(discover_methods()["m_att"], "paper", "extrasensory")
     assert m_att[0] == 1 and budget_caps(write_runs(tmp_path / "m", [rec("m_att", 1, 1)])) == []
+
+
+def test_ablation_findings_count_columns_where_fathom_beats_each_ablation(tmp_path):
+    from fathom_bench.findings import ablation_findings, _tables
+
+    cfg = small_table_config()
+    cfg.update(methods=["lr", "fathom_ta", "fathom"], ablations=["fathom_ta"], seeds=10)
+    spec = {("extrasensory", "lr"): {"f1": 0.5, "ba": 0.6},
+            ("extrasensory", "fathom_ta"): {"f1": 0.79, "ba": 0.90},  # better BA than FATHOM, worse F1
+            ("extrasensory", "fathom"): {"f1": 0.80, "ba": 0.86},
+            ("beijing_air_quality", "lr"): {"mae": 30.0, "smape": 1.2},
+            ("beijing_air_quality", "fathom_ta"): {"mae": 9.0, "smape": 0.6},
+            ("beijing_air_quality", "fathom"): {"mae": 7.0, "smape": 0.4}}
+    # the ablation's wiggle differs from FATHOM's, so every paired difference is not a constant
+    recs = grid({k: v for k, v in spec.items() if k[1] != "fathom_ta"}, range(10))
+    recs += grid({k: v for k, v in spec.items() if k[1] == "fathom_ta"}, range(10), wiggle=-0.5)
+    result = _tables(write_runs(tmp_path, recs), cfg)["corrected"]
+    (line,) = ablation_findings(result, cfg)
+    # better in 3 of 4 columns (not ES BA); ten seeds all one way: every p is 0.002 x Holm's factor
+    assert line.startswith("- Ablation: FATHOM is better than FATHOM-ta in 3 of 4 columns "
+                           "(ExtraSensory F1, Air Quality mae, Air Quality smape); significantly")
+    assert "in 3 (ExtraSensory F1, Air Quality mae, Air Quality smape)." in line
+    cfg["ablations"] = []
+    assert ablation_findings(result, cfg) == []
+
+
+def test_findings_on_too_few_seeds_say_untested_not_insignificant(tmp_path):
+    """With 3 paired seeds no paired test can reach p < 0.05, so the tables leave pairs untested: the
+    findings must not report that as "significantly better in 0 columns"."""
+    from fathom_bench.findings import _tables, ablation_findings, protocol_findings
+
+    cfg = small_table_config()
+    cfg.update(methods=["lr", "fathom_ta", "fathom"], ablations=["fathom_ta"], seeds=3)
+    spec = {("extrasensory", m): {"f1": f1, "ba": 0.7} for m, f1 in (("lr", 0.5), ("fathom_ta", 0.6), ("fathom", 0.8))}
+    result = _tables(write_runs(tmp_path, grid(spec, range(3), protocol="paper")), cfg)["paper"]
+    lines = protocol_findings(result, cfg)
+    assert not any("significantly better" in line for line in lines)
+    assert any(line.startswith("- Significance is not tested here: fewer than 6 paired seeds") for line in lines)
+    (ablation,) = ablation_findings(result, cfg)
+    assert ablation.endswith("; significance not tested (too few paired seeds).")
