@@ -178,3 +178,36 @@ def test_a_slurm_task_that_ended_early_keeps_the_runs_it_recorded(tmp_path):
     first, second = Executor._salvage(tasks, "killed")
     assert (first.key, first.status) == (runs[0].key, "ok") and first.peak_rss_mb > 0
     assert (second.key, second.status, second.error) == (runs[1].key, "lost", "killed")
+
+
+def test_plan_takes_epochs_from_records_of_the_same_protocol(tmp_path, monkeypatch):
+    """One budget stops at very different epochs under `paper` (no early stop on Air Quality) and
+    `corrected`: a `corrected` run is costed from `corrected` records when there are any."""
+    from fathom_bench.datasets import load_dataset_spec
+    from fathom_bench.methods import get_method
+    from fathom_bench.protocol import get_protocol
+    from fathom_bench.records import record_path, write_record
+    from fathom_bench.runner import cost as cost_module
+    from fathom_bench.runner.cost import estimate
+    from fathom_bench.runner.spec import RunSpec, TrainerSettings
+    from tests.records_factory import make_record
+
+    only_out = cost_module._records
+    monkeypatch.setattr(cost_module, "_records", lambda folders: only_out(folders[:1]))  # not the committed ones
+
+    windows = {part: [100, 100] for part in ("train", "val", "test")}
+    for protocol, epochs_run in (("corrected", 9), ("paper", 99)):
+        rec = make_record("beijing_air_quality", "m_lstm", 0, {"mae": 1.0}, protocol=protocol)
+        rec.update(epochs_run=epochs_run, windows=windows, config={"trainer": {"max_epochs": 100}})
+        write_record(record_path(tmp_path, protocol, "beijing_air_quality", "m_lstm", 0), rec)
+
+    def costed(protocol: str):
+        run = RunSpec(load_dataset_spec("beijing_air_quality"), get_method("m_lstm"), 1, get_protocol(protocol),
+                      TrainerSettings(max_epochs=100, patience=20))
+        (cost,) = estimate([run], tmp_path)
+        return cost.epochs, cost.epochs_source
+
+    assert costed("corrected") == (10, "records")
+    assert costed("paper") == (100, "records")
+    monkeypatch.setattr(cost_module, "_study_histories", dict)  # no budget study either
+    assert costed("forecast") == (55, "records")  # none of its own: every protocol's

@@ -8,10 +8,11 @@ The estimate of one run, in seconds on one CPU thread:
   costed as the slowest measured method on that dataset (or on any dataset), one with nothing to
   train as its overhead only;
 - a forward pass is taken as 1/3 of a training step (backward ~ 2x forward);
-- epochs: the mean `epochs_run` of finished records of the same dataset, method and budget under
-  `--out` (early stopping), else the budget study's run of that dataset and method replayed at this
-  run's max epochs and patience (`budget_study.simulate`; for `corrected` and `forecast` runs also
-  its measured seconds per epoch), else `max_epochs` (an upper bound);
+- epochs: the mean `epochs_run` of finished records of the same dataset, protocol, method and
+  budget under `--out` (early stopping), else the budget study's run of that dataset and method
+  replayed at this run's max epochs and patience (`budget_study.simulate`; for `corrected` and
+  `forecast` runs also its measured seconds per epoch), else such records of another protocol,
+  else `max_epochs` (an upper bound);
 - window counts per task from any record of the dataset and protocol (else from the data);
 - overhead: process start, data loading and Lightning setup, taken from `OVERHEAD_SECONDS`
   measured by the executor benchmark when present, else 5 s.
@@ -93,7 +94,9 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
     for rec in records:
         if rec["status"] == "ok" and not rec.get("quick"):
             trainer = rec.get("config", {}).get("trainer", {})
-            epochs_seen[(rec["dataset"], rec["method"], trainer.get("max_epochs"))].append(rec.get("epochs_run", 0) + 1)
+            epochs = rec.get("epochs_run", 0) + 1
+            epochs_seen[(rec["dataset"], rec["method"], trainer.get("max_epochs"), rec["protocol"])].append(epochs)
+            epochs_seen[(rec["dataset"], rec["method"], trainer.get("max_epochs"), None)].append(epochs)
     study = _study_histories()
     windows_cache: dict[tuple, dict] = {}
     costs = []
@@ -113,8 +116,12 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
         if not getattr(run.method.load_class(), "trainable", True) or wps == math.inf:
             costs.append(RunCost(run.key, ds, run.method.key, overhead, 0, "none"))
             continue
-        seen = epochs_seen.get((ds, run.method.key, t.max_epochs))
+        # records of the same protocol before the study, the study before other protocols' records:
+        # one budget stops at very different epochs under `paper` (Air Quality: none) and `corrected`
+        seen = epochs_seen.get((ds, run.method.key, t.max_epochs, run.protocol.name))
         history = study.get((ds, run.method.key, run.protocol.name)) or study.get((ds, run.method.key, "corrected"))
+        if not seen and not history:
+            seen = epochs_seen.get((ds, run.method.key, t.max_epochs, None))
         if seen and not t.quick:
             epochs, source = sum(seen) / len(seen), "records"
         elif history and not t.quick:
