@@ -201,13 +201,16 @@ def test_plan_takes_epochs_from_records_of_the_same_protocol(tmp_path, monkeypat
         rec.update(epochs_run=epochs_run, windows=windows, config={"trainer": {"max_epochs": 100}})
         write_record(record_path(tmp_path, protocol, "beijing_air_quality", "m_lstm", 0), rec)
 
-    def costed(protocol: str):
-        run = RunSpec(load_dataset_spec("beijing_air_quality"), get_method("m_lstm"), 1, get_protocol(protocol),
+    def costed(protocol: str, method: str = "m_lstm"):
+        run = RunSpec(load_dataset_spec("beijing_air_quality"), get_method(method), 1, get_protocol(protocol),
                       TrainerSettings(max_epochs=100, patience=20))
         (cost,) = estimate([run], tmp_path)
         return cost.epochs, cost.epochs_source
 
     assert costed("corrected") == (10, "records")
     assert costed("paper") == (100, "records")
+    history = [{"epoch": e, "seconds": 1.0 + e, "val_loss": abs(e - 4)} for e in range(25)]  # best epoch 4
+    monkeypatch.setattr(cost_module, "_study_histories", lambda: {("beijing_air_quality", "lr", "forecast"): history})
+    assert costed("forecast", "crnn") == (25, "study, other methods")  # no run of CRNN: LR's, replayed
     monkeypatch.setattr(cost_module, "_study_histories", dict)  # no budget study either
-    assert costed("forecast") == (55, "records")  # none of its own: every protocol's
+    assert costed("forecast") == (55, "records")  # none of its own protocol: every protocol's

@@ -12,7 +12,8 @@ The estimate of one run, in seconds on one CPU thread:
   budget under `--out` (early stopping), else the budget study's run of that dataset and method
   replayed at this run's max epochs and patience (`budget_study.simulate`; for `corrected` and
   `forecast` runs also its measured seconds per epoch), else such records of another protocol,
-  else `max_epochs` (an upper bound);
+  else the mean of the dataset's other study runs under this protocol, replayed alike (a guess:
+  methods stop at different epochs), else `max_epochs` (an upper bound);
 - window counts per task from any record of the dataset and protocol (else from the data);
 - overhead: process start, data loading and Lightning setup, taken from `OVERHEAD_SECONDS`
   measured by the executor benchmark when present, else 5 s.
@@ -43,7 +44,7 @@ class RunCost:
     method: str
     seconds: float
     epochs: float
-    epochs_source: str  # "records" | "study" | "max_epochs" | "none"
+    epochs_source: str  # "records" | "study" | "study, other methods" | "max_epochs" | "none"
 
 
 def _bench(name: str) -> dict:
@@ -128,6 +129,12 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
             from ..budget_study import simulate
 
             epochs, source = simulate(history, t.max_epochs, t.patience, "val_loss").epochs_run, "study"
+        elif (peers := [h for (d, _, p), h in study.items() if d == ds and p == run.protocol.name]) and not t.quick:
+            # no run of this method yet: its dataset's other study runs, replayed at this budget
+            from ..budget_study import simulate
+
+            epochs = sum(simulate(h, t.max_epochs, t.patience, "val_loss").epochs_run for h in peers) / len(peers)
+            source = "study, other methods"
         else:
             epochs, source = t.max_epochs, "max_epochs"
         epoch_s = (steps + val_steps / 3) * k * b / wps
@@ -200,6 +207,7 @@ def render_plan(costs: list[RunCost], planned: int, jobs: int, out: Path, array_
     else:
         lines.append("memory per job: not measured yet (no record with peak_rss_mb; see results/benchmarks)")
     lines.append("assumptions: measured one-thread windows/s (results/benchmarks/windows_per_second.json), "
-                 "forward = 1/3 of a training step, epochs from finished records of the same budget else "
-                 "max_epochs (an upper bound with early stopping)")
+                 "forward = 1/3 of a training step, epochs from finished records of the same budget (same protocol "
+                 "first), else the budget study replayed at it (the method's own run, else the dataset's other "
+                 "methods: a guess), else max_epochs (an upper bound with early stopping)")
     return "\n".join(lines)
