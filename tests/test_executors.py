@@ -200,6 +200,9 @@ def test_plan_takes_epochs_from_records_of_the_same_protocol(tmp_path, monkeypat
         rec = make_record("beijing_air_quality", "m_lstm", 0, {"mae": 1.0}, protocol=protocol)
         rec.update(epochs_run=epochs_run, windows=windows, config={"trainer": {"max_epochs": 100}})
         write_record(record_path(tmp_path, protocol, "beijing_air_quality", "m_lstm", 0), rec)
+    rec = make_record("beijing_air_quality", "lr", 0, {"mae": 1.0}, protocol="forecast")  # its window counts only
+    rec.update(windows=windows, config={"trainer": {"max_epochs": 1}})
+    write_record(record_path(tmp_path, "forecast", "beijing_air_quality", "lr", 0), rec)
 
     def costed(protocol: str, method: str = "m_lstm"):
         run = RunSpec(load_dataset_spec("beijing_air_quality"), get_method(method), 1, get_protocol(protocol),
