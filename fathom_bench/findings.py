@@ -52,6 +52,11 @@ def _clear_of_floor(cell: dict, floor: float, hib: bool) -> bool:
     return cell["ci_low"] > floor if hib else cell["ci_high"] < floor
 
 
+def _significant(p) -> bool:
+    """A Holm-corrected p from the tables (None where a pair was not tested) below ALPHA."""
+    return isinstance(p, float) and math.isfinite(p) and p < ALPHA
+
+
 def _testable(result) -> bool:
     """Whether the rows' seeds are enough for a paired test to reach ALPHA (below that, tables
     leave pairs untested: p is None, which must not read as "not significant")."""
@@ -74,8 +79,7 @@ def protocol_findings(result, cfg: dict) -> list[str]:
         if ref in best:
             best_cols.append(_col(col))
             others = rows[rows["method"] != ref]
-            if len(others) and all(isinstance(p, float) and math.isfinite(p) and p < ALPHA
-                                   for p in others["p_vs_reference_holm"]):
+            if len(others) and all(_significant(p) for p in others["p_vs_reference_holm"]):
                 sig_cols.append(_col(col))
         elif best:
             lost.append(f"{_col(col)} ({names.get(best[0], best[0])})")
@@ -124,8 +128,7 @@ def ablation_findings(result, cfg: dict) -> list[str]:
             a, b = float(mine.iloc[0]["mean"]), float(theirs.iloc[0]["mean"])
             if (a > b) if col["higher_is_better"] else (a < b):
                 better.append(_col(col))
-                p = theirs.iloc[0]["p_vs_reference_holm"]
-                if isinstance(p, float) and math.isfinite(p) and p < ALPHA:
+                if _significant(theirs.iloc[0]["p_vs_reference_holm"]):
                     significant.append(_col(col))
         tested = (f"significantly (paired Wilcoxon, Holm, p < {ALPHA}) in {len(significant)}"
                   + (f" ({', '.join(significant)})" if significant else "") if _testable(result)

@@ -98,6 +98,8 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
             epochs = rec.get("epochs_run", 0) + 1
             epochs_seen[(rec["dataset"], rec["method"], trainer.get("max_epochs"), rec["protocol"])].append(epochs)
             epochs_seen[(rec["dataset"], rec["method"], trainer.get("max_epochs"), None)].append(epochs)
+    from ..budget_study import simulate
+
     study = _study_histories()
     windows_cache: dict[tuple, dict] = {}
     costs = []
@@ -126,13 +128,9 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
         if seen and not t.quick:
             epochs, source = sum(seen) / len(seen), "records"
         elif history and not t.quick:
-            from ..budget_study import simulate
-
             epochs, source = simulate(history, t.max_epochs, t.patience, "val_loss").epochs_run, "study"
         elif (peers := [h for (d, _, p), h in study.items() if d == ds and p == run.protocol.name]) and not t.quick:
             # no run of this method yet: its dataset's other study runs, replayed at this budget
-            from ..budget_study import simulate
-
             epochs = sum(simulate(h, t.max_epochs, t.patience, "val_loss").epochs_run for h in peers) / len(peers)
             source = "study, other methods"
         else:
