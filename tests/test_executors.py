@@ -217,3 +217,16 @@ def test_plan_takes_epochs_from_records_of_the_same_protocol(tmp_path, monkeypat
     assert costed("forecast", "crnn") == (25, "study, other methods")  # no run of CRNN: LR's, replayed
     monkeypatch.setattr(cost_module, "_study_histories", dict)  # no budget study either
     assert costed("forecast") == (55, "records")  # none of its own protocol: every protocol's
+
+
+def test_plan_table_has_a_row_per_protocol():
+    """One method under two protocols is two rows, each with its own epochs: the same budget stops
+    at very different epochs under each (FitRec: 48 `corrected`, 104 `forecast`)."""
+    from fathom_bench.runner.cost import RunCost, render_plan
+
+    costs = [RunCost("a", "fitrec", "crnn", 600.0, 48, "study", "corrected"),
+             RunCost("b", "fitrec", "crnn", 1300.0, 104, "study", "forecast")]
+    table = render_plan(costs, 2, 1, Path("out"))
+    assert "| fitrec | corrected | crnn | 1 | 48 (study) | 10.0 | 0.17 |" in table
+    assert "| fitrec | forecast | crnn | 1 | 104 (study) | 21.7 | 0.36 |" in table
+    assert "total: 0.53 CPU-hours" in table

@@ -45,6 +45,7 @@ class RunCost:
     seconds: float
     epochs: float
     epochs_source: str  # "records" | "study" | "study, other methods" | "max_epochs" | "none"
+    protocol: str = ""
 
 
 def _bench(name: str) -> dict:
@@ -117,7 +118,7 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
         test_steps = math.ceil(max(windows["test"]) / b)
         wps = speed.get((ds, run.method.key)) or min(slowest[ds], min(slowest.values(), default=math.inf))
         if not getattr(run.method.load_class(), "trainable", True) or wps == math.inf:
-            costs.append(RunCost(run.key, ds, run.method.key, overhead, 0, "none"))
+            costs.append(RunCost(run.key, ds, run.method.key, overhead, 0, "none", run.protocol.name))
             continue
         # records of the same protocol before the study, the study before other protocols' records:
         # one budget stops at very different epochs under `paper` (Air Quality: none) and `corrected`
@@ -140,7 +141,7 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
             # the study measured this run's epochs on this machine type: its own seconds per epoch
             epoch_s = history[-1]["seconds"] / len(history)
         costs.append(RunCost(run.key, ds, run.method.key, epochs * epoch_s + test_steps * k * b / (3 * wps) + overhead,
-                             epochs, source))
+                             epochs, source, run.protocol.name))
     return costs
 
 
@@ -176,16 +177,18 @@ def available_memory_mb() -> float | None:
 
 
 def render_plan(costs: list[RunCost], planned: int, jobs: int, out: Path, array_tasks: int | None = None) -> str:
-    """The --plan report: runs left and their cost per dataset x method, totals, wall time, memory."""
+    """The --plan report: runs left and their cost per dataset x protocol x method, totals, wall time, memory."""
     lines = [f"{len(costs)} of {planned} runs left (the rest have valid records under {out / 'runs'})"]
     if not costs:
         return "\n".join(lines)
     groups: dict[tuple, list[RunCost]] = defaultdict(list)
     for c in costs:
-        groups[(c.dataset, c.method)].append(c)
-    lines += ["", "| dataset | method | runs | epochs (source) | min/run | CPU-hours |", "|---|---|---:|---|---:|---:|"]
-    for (ds, m), cs in groups.items():
-        lines.append(f"| {ds} | {m} | {len(cs)} | {cs[0].epochs:.0f} ({cs[0].epochs_source}) | "
+        # one row per protocol: the same budget stops at very different epochs under each
+        groups[(c.dataset, c.protocol, c.method)].append(c)
+    lines += ["", "| dataset | protocol | method | runs | epochs (source) | min/run | CPU-hours |",
+              "|---|---|---|---:|---|---:|---:|"]
+    for (ds, proto, m), cs in groups.items():
+        lines.append(f"| {ds} | {proto} | {m} | {len(cs)} | {cs[0].epochs:.0f} ({cs[0].epochs_source}) | "
                      f"{cs[0].seconds / 60:.1f} | {sum(c.seconds for c in cs) / 3600:.2f} |")
     seconds = [c.seconds for c in costs]
     lines.append("")
