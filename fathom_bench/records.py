@@ -56,6 +56,10 @@ def record_budget(rec: dict) -> str:
     return rec.get("budget") or ("quick" if rec.get("quick") else "full")
 
 
+#: a run's mid-fit state beside its record (`runner/resume.py`), removed once the record is written
+CHECKPOINT_SUFFIX = ".partial.ckpt"
+
+
 def record_path(out: Path, protocol: str, dataset: str, method: str, seed: int, suffix: str = ".json") -> Path:
     return Path(out) / "runs" / protocol / dataset / method / f"seed={seed}{suffix}"
 

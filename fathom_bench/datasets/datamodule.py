@@ -90,6 +90,7 @@ class BenchDataModule(L.LightningDataModule):
         self.limit_train_batches = limit_train_batches
         self._raw = raw
         self.data: PreparedData | None = None
+        self.first_train_epoch = 0  # a fit resumed mid-way draws its first batches for this epoch
 
     def setup(self, stage: str | None = None) -> None:
         if self.data is None:
@@ -107,6 +108,7 @@ class BenchDataModule(L.LightningDataModule):
         self.setup()
         ds = TrainBatches(self.data.parts["train"], self.batch_size, self.seed, self.limit_train_batches,
                           shuffle=self.shuffle)
+        ds.epoch = self.first_train_epoch
         return DataLoader(ds, batch_size=None)
 
     def _eval(self, part: str):

@@ -13,7 +13,8 @@ The estimate of one run, in seconds on one CPU thread:
   replayed at this run's max epochs and patience (`budget_study.simulate`; for `corrected` and
   `forecast` runs also its measured seconds per epoch), else such records of another protocol,
   else the mean of the dataset's other study runs under this protocol, replayed alike (a guess:
-  methods stop at different epochs), else `max_epochs` (an upper bound);
+  methods stop at different epochs), else `max_epochs` (an upper bound); less the epochs a killed
+  run's checkpoint under `--out` has done (`resume`: it goes on from there), at least one;
 - window counts per task from any record of the dataset and protocol (else from the data);
 - overhead: process start, data loading and Lightning setup, taken from `OVERHEAD_SECONDS`
   measured by the executor benchmark when present, else 5 s.
@@ -84,6 +85,19 @@ def _study_histories() -> dict[tuple, list]:
         return {}
 
 
+def _epochs_saved(run, out: Path) -> int:
+    """Epochs done by this run's mid-fit checkpoint under `out` (0: none of its config)."""
+    from ..records import CHECKPOINT_SUFFIX, record_path
+
+    path = record_path(out, run.protocol.name, run.dataset.name, run.method.key, run.seed, CHECKPOINT_SUFFIX)
+    if not path.is_file():
+        return 0
+    from .resume import usable  # torch: only when there is a checkpoint to read
+
+    saved = usable(path, run.config_hash())
+    return saved["epoch"] if saved else 0
+
+
 def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
     """One RunCost per RunSpec of `runs`."""
     speed = {(r["dataset"], r["key"]): r["windows_per_second"] for r in _bench("windows_per_second.json").get("rows", [])}
@@ -136,6 +150,9 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
             source = "study, other methods"
         else:
             epochs, source = t.max_epochs, "max_epochs"
+        done = _epochs_saved(run, out)
+        if done:  # a killed run resumes after its saved epoch
+            epochs, source = max(epochs - done, 1), f"{source}; resumes after epoch {done}"
         epoch_s = (steps + val_steps / 3) * k * b / wps
         if source == "study" and run.protocol.name in ("corrected", "forecast") and history:
             # the study measured this run's epochs on this machine type: its own seconds per epoch

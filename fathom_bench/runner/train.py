@@ -17,6 +17,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 
 from ..datasets.datamodule import BenchDataModule
+from . import resume
 from .spec import RunSpec, versions
 
 
@@ -49,6 +50,14 @@ class BestWeights(Callback):
             if self.restore:
                 self.state = copy.deepcopy(module.state_dict())
 
+    def state_dict(self) -> dict:  # for a run resumed mid-fit (`resume.EpochCheckpoint`)
+        return {"best": self.best, "best_epoch": self.best_epoch, "state": self.state,
+                "best_val_results": self.best_val_results}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_epoch, self.state = state["best"], state["best_epoch"], state["state"]
+        self.best_val_results = state["best_val_results"]
+
     def on_fit_end(self, trainer, module):
         # the record's validation metrics are those of the weights that are tested
         if self.restore and self.state is not None:
@@ -64,15 +73,25 @@ class EpochHistory(Callback):
     def __init__(self):
         self.epochs: list[dict] = []
         self.started = time.perf_counter()
+        self.previous_seconds = 0.0  # fit seconds of the processes a resumed run continues
 
     def on_fit_start(self, trainer, module):
         self.started = time.perf_counter()
+
+    def seconds(self) -> float:
+        return self.previous_seconds + time.perf_counter() - self.started
+
+    def state_dict(self) -> dict:
+        return {"epochs": list(self.epochs), "seconds": self.seconds()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epochs, self.previous_seconds = list(state["epochs"]), float(state["seconds"])
 
     def on_train_epoch_end(self, trainer, module):
         metrics = trainer.callback_metrics
         if "val/loss" not in metrics:  # no validation ran this epoch
             return
-        row = {"epoch": int(trainer.current_epoch), "seconds": round(time.perf_counter() - self.started, 3),
+        row = {"epoch": int(trainer.current_epoch), "seconds": round(self.seconds(), 3),
                "val_loss": float(metrics["val/loss"]),
                "train_loss": float(metrics["train/loss"]) if "train/loss" in metrics else None}
         row.update({f"val/{k}": float(v) for k, v in (module.val_results or {}).items()
@@ -99,9 +118,12 @@ def _device_fields(run: RunSpec, model, device, nondeterministic: list) -> dict:
 
 def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path | None = None,
               progress_bar: bool | None = None, device: int | None = None,
-              save_attention: Path | None = None) -> dict:
+              save_attention: Path | None = None, checkpoint: Path | None = None,
+              checkpoint_every: float | None = None) -> dict:
     """Fit (unless the method has nothing to train) and test; the run record's fields.
-    `device`: the GPU index for a GPU run (default 0)."""
+    `device`: the GPU index for a GPU run (default 0). `checkpoint`: where the fit saves its state
+    every `checkpoint_every` seconds (default: `resume.DEFAULT_EVERY_SECONDS`, or the
+    FATHOM_BENCH_CHECKPOINT_SECONDS environment variable), and resumes from when it holds this run."""
     quiet_lightning()
     gpu = run.trainer.accelerator == "gpu"
     if gpu:  # deterministic cuBLAS; ops without a deterministic kernel warn and the record says so
@@ -120,6 +142,9 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
     model = run.method.build(dm.problem, run.dataset.name, run.hparam_overrides, run.protocol.name)
     best = BestWeights(restore=run.protocol.restore_best_weights)
     history = EpochHistory()
+    every = checkpoint_every if checkpoint_every is not None else resume.every_seconds()
+    saver = resume.EpochCheckpoint(checkpoint, run.config_hash(), every) if checkpoint is not None else None
+    resume_from = resume.usable(checkpoint, run.config_hash()) if model.trainable else None
     if progress_bar is None:
         progress_bar = sys.stderr.isatty()
     trainer = L.Trainer(
@@ -135,15 +160,18 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
         num_sanity_val_steps=0,
         log_every_n_steps=1,
         limit_val_batches=run.trainer.limit_val_batches or 1.0,
-        callbacks=[best, history, EarlyStopping("val/loss", patience=run.trainer.patience, mode="min")],
+        # the saver last: it saves the epoch the others have seen
+        callbacks=[best, history, EarlyStopping("val/loss", patience=run.trainer.patience, mode="min")]
+        + ([saver] if saver else []),
     )
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) if gpu else contextlib.nullcontext([]) as caught:
         if gpu:
             warnings.simplefilter("always")
         if model.trainable:
-            trainer.fit(model, datamodule=dm)
-        train_seconds = time.perf_counter() - started
+            trainer.fit(model, datamodule=dm, ckpt_path=checkpoint if resume_from else None,
+                        weights_only=False if resume_from else None)
+        train_seconds = time.perf_counter() - started + (saver.previous_seconds if saver else 0.0)
         if not model.trainable:
             model.fit_arrays(dm.data.parts["train"])  # a closed-form or full-batch fit, or nothing to fit
             trainer.validate(model, datamodule=dm, verbose=False)
@@ -179,4 +207,5 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
         "versions": versions(),
         "torch_threads": torch.get_num_threads(),
         "device": _device_fields(run, model, device or 0, nondeterministic),
+        **({"resumed_at_epochs": saver.resumed_at} if saver and saver.resumed_at else {}),
     }

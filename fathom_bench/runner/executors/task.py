@@ -77,12 +77,16 @@ def execute(task: RunTask) -> Outcome:
     fields = base_fields(run, task.table)
     logger = tracking.run_logger(task.wandb_mode, task.out, name=run.key, group=f"{task.table}-{run.dataset.name}",
                                  job_type=run.method.key, config=fields["config"])
+    # `train_one` saves its fit mid-way beside the record and resumes from it (a custom trainer does not)
+    from ..resume import checkpoint_path
+
+    checkpoint = {} if task.train else {"checkpoint": checkpoint_path(task.path)}
     try:
         train = task.train or train_mod.train_one
         result = train(run, data_dir=task.data_dir, logger=logger,
                        save_predictions=task.path.with_suffix(".npz") if task.save_predictions else None,
                        save_attention=task.path.with_suffix(".attention.npz") if task.save_attention else None,
-                       device=task.device)
+                       device=task.device, **checkpoint)
     except (BadInput, KeyboardInterrupt):
         if logger is not None:
             logger.experiment.finish(exit_code=1)
@@ -93,6 +97,8 @@ def execute(task: RunTask) -> Outcome:
     tracking.finish(logger, result.get("metrics", {}).get("test", {}), failed=result["status"] != "ok")
     rss = peak_rss_mb()
     write_record(task.path, {**fields, **result, "peak_rss_mb": rss})
+    if checkpoint:  # the record holds the run now; a failed run starts again from epoch 0
+        checkpoint["checkpoint"].unlink(missing_ok=True)
     return Outcome(run.key, result["status"], result.get("error"), rss)
 
 

@@ -1,0 +1,127 @@
+"""A run killed mid-fit goes on from its last saved epoch, to the same bits.
+
+The grid's resume works per run: a run without a record trains again from epoch 0. A run longer
+than a SLURM time limit or a working session (FitRec FATHOM-ga: about 2.5 h under `corrected`, 5 h
+under `forecast`, on one core) would then never finish. `EpochCheckpoint` saves, at the end of an
+epoch (after validation, early stopping and the history have seen it), everything the rest of the
+fit depends on: weights, optimizer, Lightning's loops, the callbacks' state (best weights, early
+stopping's counter, the epoch history), the global RNGs and the seconds trained so far. The next
+`train_one` of the same run (same `config_hash`) passes it to `trainer.fit(ckpt_path=...)`; the
+record is then bit-identical on CPU to one of an uninterrupted fit (a test kills a real process to
+check), and says at which epochs it resumed. The checkpoint sits beside the record
+(`seed=N.partial.ckpt`, never committed) and is removed once the record is written.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from ..errors import BadInput
+from ..records import CHECKPOINT_SUFFIX
+
+#: seconds of training between two saves: a short run is not slowed by saving every epoch, and a
+#: killed run loses at most this much (plus the epoch under way)
+DEFAULT_EVERY_SECONDS = 60.0
+
+
+def every_seconds() -> float:
+    """FATHOM_BENCH_CHECKPOINT_SECONDS (0: every epoch), else DEFAULT_EVERY_SECONDS."""
+    value = os.environ.get("FATHOM_BENCH_CHECKPOINT_SECONDS", "").strip()
+    try:
+        seconds = float(value) if value else DEFAULT_EVERY_SECONDS
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise BadInput(f"FATHOM_BENCH_CHECKPOINT_SECONDS: expected seconds >= 0 between checkpoints, not {value!r}")
+    return seconds
+
+
+def checkpoint_path(record_path: Path) -> Path:
+    return Path(record_path).with_suffix(CHECKPOINT_SUFFIX)
+
+
+def _rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def saved(path: Path | None) -> dict | None:
+    """What the checkpoint at `path` holds (`epoch`: epochs done, `seconds`: trained so far,
+    `config_hash`), or None when there is none or it cannot be read (a torn or foreign file)."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        mine = state["callbacks"][EpochCheckpoint.__qualname__]
+        return {"epoch": int(mine["epoch"]), "seconds": float(mine["seconds"]), "config_hash": mine["config_hash"]}
+    except Exception:  # noqa: BLE001 - unreadable: the run trains from the start and overwrites it
+        return None
+
+
+def usable(path: Path | None, config_hash: str) -> dict | None:
+    """`saved(path)` if it is this run's (same config hash), else None: the run starts from epoch 0."""
+    found = saved(path)
+    return found if found and found["config_hash"] == config_hash else None
+
+
+class EpochCheckpoint(Callback):
+    """Saves the fit's whole state to `path` at the end of an epoch, at most every `every_seconds`;
+    on resume restores the RNGs and the training batches' epoch before the first resumed epoch.
+    Goes last in the callback list, so the other callbacks have seen the epoch it saves."""
+
+    def __init__(self, path: Path, config_hash: str, every_seconds: float = DEFAULT_EVERY_SECONDS):
+        self.path, self.config_hash, self.every_seconds = Path(path), config_hash, every_seconds
+        self.previous_seconds = 0.0  # trained before this process, by the runs it resumes
+        self.resumed_at: list[int] = []
+        self._restored: dict | None = None  # a loaded checkpoint's state, applied at `on_fit_start`
+        self._epochs_done = 0
+        self._started = self._last_save = time.perf_counter()
+
+    def seconds(self) -> float:
+        """Seconds of training so far, across every process this run has taken."""
+        return self.previous_seconds + time.perf_counter() - self._started
+
+    def on_fit_start(self, trainer, module):
+        self._started = self._last_save = time.perf_counter()
+        if self._restored is None:
+            return
+        # Before the loop makes its first data iterator (which draws from the torch RNG, and which a
+        # resumed loop makes before `on_train_epoch_start`): the RNGs as they were after the saved
+        # epoch, and batches drawn for the next epoch, not for epoch 0.
+        _set_rng_state(self._restored["rng"])
+        trainer.datamodule.first_train_epoch = self._restored["epoch"]
+        self.resumed_at.append(self._restored["epoch"])
+        self._restored = None
+
+    def on_train_epoch_end(self, trainer, module):
+        if trainer.sanity_checking or time.perf_counter() - self._last_save < self.every_seconds:
+            return
+        if trainer.should_stop or trainer.current_epoch + 1 >= (trainer.max_epochs or 0):
+            return  # the fit ends here: nothing left to resume
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._epochs_done = trainer.current_epoch + 1
+        trainer.save_checkpoint(tmp)
+        os.replace(tmp, self.path)  # a kill mid-save leaves the previous checkpoint whole
+        self._last_save = time.perf_counter()
+
+    def state_dict(self) -> dict:
+        return {"config_hash": self.config_hash, "seconds": self.seconds(), "rng": _rng_state(),
+                "epoch": self._epochs_done, "resumed_at": list(self.resumed_at)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.previous_seconds = float(state["seconds"])
+        self.resumed_at = list(state["resumed_at"])
+        self._restored = state

@@ -1,0 +1,151 @@
+"""A run killed mid-fit resumes from its last saved epoch to a bit-identical record (CPU): every
+trainable Table III method in process, and a real SIGKILL of `reproduce` (synthetic data)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fathom_bench.errors import BadInput
+from fathom_bench.records import iter_runs
+from fathom_bench.runner import resume
+from fathom_bench.runner.grid import plan
+from fathom_bench.tables import load_table_config
+from fathom_bench.runner.train import train_one
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+REPO = Path(__file__).resolve().parents[1]
+TABLE = str(REPO / "tests" / "fixtures" / "table_synthetic.yaml")
+
+
+def _trainable_table3_methods() -> list[str]:
+    from fathom_bench.methods import get_method
+
+    cfg = load_table_config("3")
+    return [m for m in cfg["methods"] if getattr(get_method(m).load_class(), "trainable", True)]
+
+
+def _same_fit(a: dict, b: dict) -> None:
+    """Everything a record says about the fit, but wall-clock seconds."""
+    def without_seconds(history):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+    assert a["metrics"] == b["metrics"]
+    assert (a["epochs_run"], a["best_epoch"]) == (b["epochs_run"], b["best_epoch"])
+    assert without_seconds(a["history"]) == without_seconds(b["history"])
+
+
+def _killed_after_epoch(monkeypatch, epoch: int):
+    """The saver's epoch end, then an exception as from a kill (Lightning would exit on Ctrl-C)."""
+    real = resume.EpochCheckpoint.on_train_epoch_end
+
+    def save_then_die(self, trainer, module):
+        real(self, trainer, module)
+        if trainer.current_epoch == epoch:
+            raise RuntimeError("killed")
+
+    monkeypatch.setattr(resume.EpochCheckpoint, "on_train_epoch_end", save_then_die)
+
+
+@pytest.mark.parametrize("method", _trainable_table3_methods())
+def test_a_resumed_fit_is_bit_identical_to_an_uninterrupted_one(tmp_path, monkeypatch, method):
+    """Killed after epoch 2 of 8 (patience 2: several methods early-stop after the resume, so the
+    early-stopping counter and the best weights must come back too; dropout needs the RNGs)."""
+    run = plan(["synthetic"], [method], [1], ["corrected"], max_epochs=8, patience=2, limit_train_batches=4)[0]
+    whole = train_one(run, progress_bar=False)
+    assert "resumed_at_epochs" not in whole
+    ckpt = tmp_path / "seed-1.partial.ckpt"
+    with monkeypatch.context() as m:
+        _killed_after_epoch(m, 1)
+        with pytest.raises(RuntimeError, match="killed"):
+            train_one(run, progress_bar=False, checkpoint=ckpt, checkpoint_every=0)
+    assert resume.usable(ckpt, run.config_hash())["epoch"] == 2
+    resumed = train_one(run, progress_bar=False, checkpoint=ckpt, checkpoint_every=0)
+    assert resumed["resumed_at_epochs"] == [2]
+    _same_fit(whole, resumed)
+    assert [row["epoch"] for row in resumed["history"]] == list(range(len(whole["history"])))
+    times = [row["seconds"] for row in resumed["history"]]
+    assert times == sorted(times)  # the resumed process's seconds go on from the killed one's
+
+
+def test_a_checkpoint_of_another_config_or_a_torn_one_is_not_resumed(tmp_path, monkeypatch):
+    run = plan(["synthetic"], ["mlp"], [0], ["corrected"], max_epochs=4, limit_train_batches=3)[0]
+    other = plan(["synthetic"], ["mlp"], [0], ["corrected"], max_epochs=5, limit_train_batches=3)[0]
+    ckpt = tmp_path / "seed-0.partial.ckpt"
+    with monkeypatch.context() as m:
+        _killed_after_epoch(m, 1)
+        with pytest.raises(RuntimeError):
+            train_one(other, progress_bar=False, checkpoint=ckpt, checkpoint_every=0)
+    assert resume.usable(ckpt, other.config_hash()) is not None
+    assert resume.usable(ckpt, run.config_hash()) is None
+    fresh = train_one(run, progress_bar=False, checkpoint=ckpt, checkpoint_every=0)
+    assert "resumed_at_epochs" not in fresh
+    _same_fit(train_one(run, progress_bar=False), fresh)
+    ckpt.write_bytes(b"not a checkpoint")
+    assert resume.usable(ckpt, run.config_hash()) is None
+    assert resume.usable(tmp_path / "missing.ckpt", run.config_hash()) is None
+
+
+def test_checkpoint_interval_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv("FATHOM_BENCH_CHECKPOINT_SECONDS", raising=False)
+    assert resume.every_seconds() == resume.DEFAULT_EVERY_SECONDS
+    monkeypatch.setenv("FATHOM_BENCH_CHECKPOINT_SECONDS", "0")
+    assert resume.every_seconds() == 0
+    for bad in ("soon", "-5", "nan"):
+        monkeypatch.setenv("FATHOM_BENCH_CHECKPOINT_SECONDS", bad)
+        with pytest.raises(BadInput, match="FATHOM_BENCH_CHECKPOINT_SECONDS"):
+            resume.every_seconds()
+
+
+def _checkpoint_epoch(out: Path) -> int:
+    found = list(out.glob("runs/**/*.partial.ckpt"))
+    state = resume.saved(found[0]) if found else None
+    return state["epoch"] if state else 0
+
+
+def test_reproduce_killed_mid_fit_resumes_to_the_same_record(tmp_path):
+    """SIGKILL a real `reproduce` once its FATHOM run has saved epoch 5 of 40; the same command
+    resumes it there, writes a record equal to an uninterrupted run's, and removes the checkpoint."""
+    args = [sys.executable, "-m", "fathom_bench", "reproduce", "--table", TABLE, "--seeds", "1", "--max-epochs", "40",
+            "--methods", "fathom", "--wandb", "disabled", "--no-progress"]
+    env = {**os.environ, "WANDB_MODE": "disabled", "FATHOM_BENCH_CHECKPOINT_SECONDS": "0"}
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*args, "--out", str(killed)], cwd=REPO, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while _checkpoint_epoch(killed) < 5 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    at = _checkpoint_epoch(killed)
+    assert 5 <= at < 40 and not list(killed.glob("runs/**/*.json")), "the kill must land mid-fit"
+    subprocess.run([*args, "--out", str(killed)], cwd=REPO, env=env, check=True, capture_output=True)
+    whole = tmp_path / "whole"
+    subprocess.run([*args, "--out", str(whole)], cwd=REPO, env=env, check=True, capture_output=True)
+    (a,), (b,) = (list(iter_runs(folder)) for folder in (whole, killed))
+    assert b.record["resumed_at_epochs"] == [at] and "resumed_at_epochs" not in a.record
+    _same_fit(a.record, b.record)
+    assert not list(killed.glob("runs/**/*.ckpt*")) and not list(whole.glob("runs/**/*.ckpt*"))
+    assert (killed / "table_synthetic.md").read_text() == (whole / "table_synthetic.md").read_text()
+
+
+def test_plan_costs_a_killed_run_from_its_saved_epoch(tmp_path, monkeypatch):
+    from fathom_bench.records import CHECKPOINT_SUFFIX, record_path
+    from fathom_bench.runner.cost import estimate
+
+    run = plan(["synthetic"], ["mlp"], [0], ["corrected"], max_epochs=8, patience=20, limit_train_batches=3)[0]
+    (before,) = estimate([run], tmp_path)
+    ckpt = record_path(tmp_path, "corrected", "synthetic", "mlp", 0, CHECKPOINT_SUFFIX)
+    with monkeypatch.context() as m:
+        _killed_after_epoch(m, 2)
+        with pytest.raises(RuntimeError):
+            train_one(run, progress_bar=False, checkpoint=ckpt, checkpoint_every=0)
+    (after,) = estimate([run], tmp_path)
+    assert after.epochs == before.epochs - 3 and after.epochs_source.endswith("; resumes after epoch 3")
+    assert after.seconds < before.seconds
