@@ -118,7 +118,9 @@ def ablation_findings(result, cfg: dict) -> list[str]:
     frame = result.frame
     out = []
     for ablation in (m for m in cfg.get("ablations") or [] if m in result.rows):
-        better, significant, n_cols = [], [], 0
+        # columns where FATHOM's mean is better and where the ablation's is, each with the significant ones
+        wins: dict[str, tuple[list, list]] = {ref: ([], []), ablation: ([], [])}
+        n_cols = 0
         for col in result.columns:
             part = frame[frame["column"] == col["key"]]
             mine, theirs = part[part["method"] == ref], part[part["method"] == ablation]
@@ -126,15 +128,27 @@ def ablation_findings(result, cfg: dict) -> list[str]:
                 continue
             n_cols += 1
             a, b = float(mine.iloc[0]["mean"]), float(theirs.iloc[0]["mean"])
-            if (a > b) if col["higher_is_better"] else (a < b):
-                better.append(_col(col))
-                if _significant(theirs.iloc[0]["p_vs_reference_holm"]):
-                    significant.append(_col(col))
-        tested = (f"significantly (paired Wilcoxon, Holm, p < {ALPHA}) in {len(significant)}"
-                  + (f" ({', '.join(significant)})" if significant else "") if _testable(result)
-                  else "significance not tested (too few paired seeds)")
-        out.append(f"- Ablation: FATHOM is better than {result.names[ablation]} in {len(better)} of {n_cols} columns"
-                   + (f" ({', '.join(better)})" if better else "") + f"; {tested}.")
+            if a == b:
+                continue
+            winner = ref if ((a > b) if col["higher_is_better"] else (a < b)) else ablation
+            wins[winner][0].append(_col(col))
+            if _significant(theirs.iloc[0]["p_vs_reference_holm"]):
+                wins[winner][1].append(_col(col))
+
+        def tested(significant: list) -> str:
+            if not _testable(result):
+                return "significance not tested (too few paired seeds)"
+            return (f"significantly (paired Wilcoxon, Holm, p < {ALPHA}) in {len(significant)}"
+                    + (f" ({', '.join(significant)})" if significant else ""))
+
+        better, significant = wins[ref]
+        line = (f"- Ablation: FATHOM is better than {result.names[ablation]} in {len(better)} of {n_cols} columns"
+                + (f" ({', '.join(better)})" if better else "") + f"; {tested(significant)}")
+        worse, worse_significant = wins[ablation]
+        if worse:  # the other way round: where removing the attention did better
+            line += (f". {result.names[ablation]} is better in {len(worse)} ({', '.join(worse)}); "
+                     f"{tested(worse_significant)}")
+        out.append(line + ".")
     return out
 
 

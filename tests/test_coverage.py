@@ -142,7 +142,10 @@ def test_ablation_findings_count_columns_where_fathom_beats_each_ablation(tmp_pa
     # better in 3 of 4 columns (not ES BA); ten seeds all one way: every p is 0.002 x Holm's factor
     assert line.startswith("- Ablation: FATHOM is better than FATHOM-ta in 3 of 4 columns "
                            "(ExtraSensory F1, Air Quality mae, Air Quality smape); significantly")
-    assert "in 3 (ExtraSensory F1, Air Quality mae, Air Quality smape)." in line
+    assert "in 3 (ExtraSensory F1, Air Quality mae, Air Quality smape). " in line
+    # and the other way round: the ablation's better column, with its own test
+    assert line.endswith(". FATHOM-ta is better in 1 (ExtraSensory BA); significantly "
+                         "(paired Wilcoxon, Holm, p < 0.05) in 1 (ExtraSensory BA).")
     cfg["ablations"] = []
     assert ablation_findings(result, cfg) == []
 
