@@ -148,4 +148,15 @@ def test_plan_costs_a_killed_run_from_its_saved_epoch(tmp_path, monkeypatch):
             train_one(run, progress_bar=False, checkpoint=ckpt, checkpoint_every=0)
     (after,) = estimate([run], tmp_path)
     assert after.epochs == before.epochs - 3 and after.epochs_source.endswith("; resumes after epoch 3")
-    assert after.seconds < before.seconds
+    saved = resume.saved(ckpt)
+    assert after.seconds >= after.epochs * saved["seconds"] / 3  # at the run's own seconds per epoch
+
+
+def test_epochs_left_after_a_resume_respect_early_stopping_and_the_budget():
+    from fathom_bench.runner.cost import epochs_left
+
+    assert epochs_left(40, 10, 8, 20, 100) == 30  # the estimate of the whole fit, less what is done
+    assert epochs_left(40, 35, 30, 20, 100) == 16  # past the estimate: early stopping needs 51 in all
+    assert epochs_left(40, 35, 30, 20, 45) == 10  # ... but the budget ends at 45
+    assert epochs_left(40, 44, 10, 5, 45) == 1  # at least one
+    assert epochs_left(40, 10, None, 20, 100) == 30

@@ -13,8 +13,9 @@ The estimate of one run, in seconds on one CPU thread:
   replayed at this run's max epochs and patience (`budget_study.simulate`; for `corrected` and
   `forecast` runs also its measured seconds per epoch), else such records of another protocol,
   else the mean of the dataset's other study runs under this protocol, replayed alike (a guess:
-  methods stop at different epochs), else `max_epochs` (an upper bound); less the epochs a killed
-  run's checkpoint under `--out` has done (`resume`: it goes on from there), at least one;
+  methods stop at different epochs), else `max_epochs` (an upper bound); for a killed run whose
+  checkpoint under `--out` goes on (`resume`), the epochs left (`epochs_left`: no fewer than early
+  stopping still needs) at the seconds per epoch it measured;
 - window counts per task from any record of the dataset and protocol (else from the data);
 - overhead: process start, data loading and Lightning setup, taken from `OVERHEAD_SECONDS`
   measured by the executor benchmark when present, else 5 s.
@@ -85,17 +86,24 @@ def _study_histories() -> dict[tuple, list]:
         return {}
 
 
-def _epochs_saved(run, out: Path) -> int:
-    """Epochs done by this run's mid-fit checkpoint under `out` (0: none of its config)."""
+def _saved(run, out: Path) -> dict | None:
+    """This run's mid-fit checkpoint under `out` (`resume.saved`), None when there is none of its config."""
     from ..records import CHECKPOINT_SUFFIX, record_path
 
     path = record_path(out, run.protocol.name, run.dataset.name, run.method.key, run.seed, CHECKPOINT_SUFFIX)
     if not path.is_file():
-        return 0
+        return None
     from .resume import usable  # torch: only when there is a checkpoint to read
 
-    saved = usable(path, run.config_hash())
-    return saved["epoch"] if saved else 0
+    return usable(path, run.config_hash())
+
+
+def epochs_left(estimated: float, done: int, best_epoch: int | None, patience: int, max_epochs: int) -> float:
+    """Epochs a run resumed after `done` epochs still trains: the estimate of its whole fit, but no
+    fewer than early stopping still needs (`patience` epochs past the best so far) and no more than
+    `max_epochs` allows; at least one."""
+    stops_at_least = (best_epoch + 1 + patience) if best_epoch is not None else done + 1
+    return max(min(max(estimated, stops_at_least), max_epochs) - done, 1)
 
 
 def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
@@ -150,13 +158,14 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
             source = "study, other methods"
         else:
             epochs, source = t.max_epochs, "max_epochs"
-        done = _epochs_saved(run, out)
-        if done:  # a killed run resumes after its saved epoch
-            epochs, source = max(epochs - done, 1), f"{source}; resumes after epoch {done}"
         epoch_s = (steps + val_steps / 3) * k * b / wps
         if source == "study" and run.protocol.name in ("corrected", "forecast") and history:
             # the study measured this run's epochs on this machine type: its own seconds per epoch
             epoch_s = history[-1]["seconds"] / len(history)
+        if (saved := _saved(run, out)) and saved["epoch"]:  # a killed run goes on after its saved epoch,
+            done = saved["epoch"]                           # at the seconds per epoch it measured
+            epochs = epochs_left(epochs, done, saved["best_epoch"], t.patience, t.max_epochs)
+            epoch_s, source = saved["seconds"] / done, f"{source}; resumes after epoch {done}"
         costs.append(RunCost(run.key, ds, run.method.key, epochs * epoch_s + test_steps * k * b / (3 * wps) + overhead,
                              epochs, source, run.protocol.name))
     return costs

@@ -64,13 +64,15 @@ def _set_rng_state(state: dict) -> None:
 
 def saved(path: Path | None) -> dict | None:
     """What the checkpoint at `path` holds (`epoch`: epochs done, `seconds`: trained so far,
-    `config_hash`), or None when there is none or it cannot be read (a torn or foreign file)."""
+    `config_hash`, `best_epoch`: the lowest validation loss so far), or None when there is none or it cannot be read (a torn or foreign file)."""
     if path is None or not Path(path).is_file():
         return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
         mine = state["callbacks"][EpochCheckpoint.__qualname__]
-        return {"epoch": int(mine["epoch"]), "seconds": float(mine["seconds"]), "config_hash": mine["config_hash"]}
+        best = state["callbacks"].get("BestWeights", {}).get("best_epoch")  # train.BestWeights' state
+        return {"epoch": int(mine["epoch"]), "seconds": float(mine["seconds"]), "config_hash": mine["config_hash"],
+                "best_epoch": None if best is None else int(best)}
     except Exception:  # noqa: BLE001 - unreadable: the run trains from the start and overwrites it
         return None
 
