@@ -74,6 +74,23 @@ def test_a_resumed_fit_is_bit_identical_to_an_uninterrupted_one(tmp_path, monkey
     assert times == sorted(times)  # the resumed process's seconds go on from the killed one's
 
 
+def test_early_stopping_counts_the_epochs_before_the_resume(tmp_path, monkeypatch):
+    """lr = 0: no epoch improves on epoch 0, so the fit stops on the counter alone (patience 3:
+    after epoch 3); killed after epoch 1, the resumed fit must stop there too, not an epoch later."""
+    run = plan(["synthetic"], ["mlp"], [0], ["corrected"], max_epochs=10, patience=3, limit_train_batches=3,
+               hparam_overrides={"lr": 0.0})[0]
+    whole = train_one(run, progress_bar=False)
+    assert (whole["epochs_run"], whole["best_epoch"]) == (4, 0)
+    ckpt = tmp_path / "seed-0.partial.ckpt"
+    with monkeypatch.context() as m:
+        _killed_after_epoch(m, 1)
+        with pytest.raises(RuntimeError):
+            train_one(run, progress_bar=False, checkpoint=ckpt, checkpoint_every=0)
+    resumed = train_one(run, progress_bar=False, checkpoint=ckpt, checkpoint_every=0)
+    assert resumed["resumed_at_epochs"] == [2]
+    _same_fit(whole, resumed)
+
+
 def test_a_checkpoint_of_another_config_or_a_torn_one_is_not_resumed(tmp_path, monkeypatch):
     run = plan(["synthetic"], ["mlp"], [0], ["corrected"], max_epochs=4, limit_train_batches=3)[0]
     other = plan(["synthetic"], ["mlp"], [0], ["corrected"], max_epochs=5, limit_train_batches=3)[0]

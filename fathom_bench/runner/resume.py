@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Checkpoint
 
 from ..errors import BadInput
 from ..records import CHECKPOINT_SUFFIX
@@ -29,6 +29,9 @@ from ..records import CHECKPOINT_SUFFIX
 #: seconds of training between two saves: a short run is not slowed by saving every epoch, and a
 #: killed run loses at most this much (plus the epoch under way)
 DEFAULT_EVERY_SECONDS = 60.0
+#: the saved state's layout; a checkpoint of another format is not resumed (1: saved before early
+#: stopping's count of its last epoch)
+FORMAT = 2
 
 
 def every_seconds() -> float:
@@ -70,6 +73,8 @@ def saved(path: Path | None) -> dict | None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
         mine = state["callbacks"][EpochCheckpoint.__qualname__]
+        if mine.get("format") != FORMAT:
+            return None  # saved before early stopping had counted its epoch: not resumable to the same bits
         best = state["callbacks"].get("BestWeights", {}).get("best_epoch")  # train.BestWeights' state
         return {"epoch": int(mine["epoch"]), "seconds": float(mine["seconds"]), "config_hash": mine["config_hash"],
                 "best_epoch": None if best is None else int(best)}
@@ -83,10 +88,12 @@ def usable(path: Path | None, config_hash: str) -> dict | None:
     return found if found and found["config_hash"] == config_hash else None
 
 
-class EpochCheckpoint(Callback):
+class EpochCheckpoint(Checkpoint):
     """Saves the fit's whole state to `path` at the end of an epoch, at most every `every_seconds`;
     on resume restores the RNGs and the training batches' epoch before the first resumed epoch.
-    Goes last in the callback list, so the other callbacks have seen the epoch it saves."""
+    A `Checkpoint`, so Lightning calls it after EarlyStopping at an epoch's end: as a plain
+    callback it saved the state before early stopping had counted that epoch, and a resumed run
+    trained one epoch past where an uninterrupted one stops."""
 
     def __init__(self, path: Path, config_hash: str, every_seconds: float = DEFAULT_EVERY_SECONDS):
         self.path, self.config_hash, self.every_seconds = Path(path), config_hash, every_seconds
@@ -125,7 +132,7 @@ class EpochCheckpoint(Callback):
         self._last_save = time.perf_counter()
 
     def state_dict(self) -> dict:
-        return {"config_hash": self.config_hash, "seconds": self.seconds(), "rng": _rng_state(),
+        return {"format": FORMAT, "config_hash": self.config_hash, "seconds": self.seconds(), "rng": _rng_state(),
                 "epoch": self._epochs_done, "resumed_at": list(self.resumed_at)}
 
     def load_state_dict(self, state: dict) -> None:

@@ -154,7 +154,7 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
         deterministic="warn" if gpu else True,
         plugins=_plugins(),
         logger=logger if logger is not None else False,
-        enable_checkpointing=False,
+        enable_checkpointing=saver is not None,  # the saver is the only checkpoint callback
         enable_progress_bar=progress_bar,
         enable_model_summary=False,
         num_sanity_val_steps=0,
