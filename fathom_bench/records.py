@@ -60,6 +60,11 @@ def record_budget(rec: dict) -> str:
 CHECKPOINT_SUFFIX = ".partial.ckpt"
 
 
+def checkpoint_path(record: Path) -> Path:
+    """Where the run whose record is at `record` keeps its mid-fit state."""
+    return Path(record).with_suffix(CHECKPOINT_SUFFIX)
+
+
 def record_path(out: Path, protocol: str, dataset: str, method: str, seed: int, suffix: str = ".json") -> Path:
     return Path(out) / "runs" / protocol / dataset / method / f"seed={seed}{suffix}"
 

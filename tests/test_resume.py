@@ -72,6 +72,7 @@ def test_a_resumed_fit_is_bit_identical_to_an_uninterrupted_one(tmp_path, monkey
     assert [row["epoch"] for row in resumed["history"]] == list(range(len(whole["history"])))
     times = [row["seconds"] for row in resumed["history"]]
     assert times == sorted(times)  # the resumed process's seconds go on from the killed one's
+    assert resumed["train_seconds"] >= times[-1]  # and so does the record's: one clock for both
 
 
 def test_early_stopping_counts_the_epochs_before_the_resume(tmp_path, monkeypatch):

@@ -88,9 +88,9 @@ def _study_histories() -> dict[tuple, list]:
 
 def _saved(run, out: Path) -> dict | None:
     """This run's mid-fit checkpoint under `out` (`resume.saved`), None when there is none of its config."""
-    from ..records import CHECKPOINT_SUFFIX, record_path
+    from ..records import checkpoint_path, record_path
 
-    path = record_path(out, run.protocol.name, run.dataset.name, run.method.key, run.seed, CHECKPOINT_SUFFIX)
+    path = checkpoint_path(record_path(out, run.protocol.name, run.dataset.name, run.method.key, run.seed))
     if not path.is_file():
         return None
     from .resume import usable  # torch: only when there is a checkpoint to read

@@ -18,7 +18,7 @@ from ..datasets.spec import load_dataset_spec
 from ..errors import BadInput
 from ..methods import discover_methods, get_method
 from ..protocol import get_protocol
-from ..records import CHECKPOINT_SUFFIX, read_record, record_path
+from ..records import CHECKPOINT_SUFFIX, checkpoint_path, read_record, record_path
 from .spec import DEFAULT_MAX_EPOCHS, DEFAULT_PATIENCE, RunSpec, TrainerSettings
 
 
@@ -132,7 +132,7 @@ def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "d
     todo, report.skipped = pending(runs, out, save_attention)
     if report.skipped:
         log(f"resuming: {report.skipped} of {len(runs)} runs already recorded under {out / 'runs'}")
-    mid_fit = sum(path.with_suffix(CHECKPOINT_SUFFIX).is_file() for _, path in todo)
+    mid_fit = sum(checkpoint_path(path).is_file() for _, path in todo)
     if mid_fit:
         log(f"resuming: {mid_fit} run(s) go on from a mid-fit checkpoint (*{CHECKPOINT_SUFFIX})")
     tasks = [RunTask(run, path, out, data_dir=data_dir, wandb_mode=wandb_mode, table=table,

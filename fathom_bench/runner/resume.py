@@ -24,7 +24,7 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint
 
 from ..errors import BadInput
-from ..records import CHECKPOINT_SUFFIX
+from ..records import checkpoint_path  # noqa: F401 - where a record's checkpoint lives, re-exported
 
 #: seconds of training between two saves: a short run is not slowed by saving every epoch, and a
 #: killed run loses at most this much (plus the epoch under way)
@@ -46,8 +46,20 @@ def every_seconds() -> float:
     return seconds
 
 
-def checkpoint_path(record_path: Path) -> Path:
-    return Path(record_path).with_suffix(CHECKPOINT_SUFFIX)
+class FitClock:
+    """Seconds of training across every process a run has taken: this process's since `start()`
+    plus `previous`, the seconds its checkpoint says earlier processes trained. One instance is
+    shared by the epoch history (each row's `seconds`) and the saver (the checkpoint's `seconds`)."""
+
+    def __init__(self):
+        self.previous = 0.0
+        self._started = time.perf_counter()
+
+    def start(self) -> None:
+        self._started = time.perf_counter()
+
+    def seconds(self) -> float:
+        return self.previous + time.perf_counter() - self._started
 
 
 def _rng_state() -> dict:
@@ -71,7 +83,8 @@ def saved(path: Path | None) -> dict | None:
     if path is None or not Path(path).is_file():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        # mmap: only the small pickled header is read; the tensors (50-200 MB on FitRec) stay on disk
+        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
         mine = state["callbacks"][EpochCheckpoint.__qualname__]
         if mine.get("format") != FORMAT:
             return None  # saved before early stopping had counted its epoch: not resumable to the same bits
@@ -95,20 +108,15 @@ class EpochCheckpoint(Checkpoint):
     callback it saved the state before early stopping had counted that epoch, and a resumed run
     trained one epoch past where an uninterrupted one stops."""
 
-    def __init__(self, path: Path, config_hash: str, every_seconds: float = DEFAULT_EVERY_SECONDS):
-        self.path, self.config_hash, self.every_seconds = Path(path), config_hash, every_seconds
-        self.previous_seconds = 0.0  # trained before this process, by the runs it resumes
+    def __init__(self, path: Path, config_hash: str, clock: FitClock, every_seconds: float = DEFAULT_EVERY_SECONDS):
+        self.path, self.config_hash, self.clock, self.every_seconds = Path(path), config_hash, clock, every_seconds
         self.resumed_at: list[int] = []
         self._restored: dict | None = None  # a loaded checkpoint's state, applied at `on_fit_start`
         self._epochs_done = 0
-        self._started = self._last_save = time.perf_counter()
-
-    def seconds(self) -> float:
-        """Seconds of training so far, across every process this run has taken."""
-        return self.previous_seconds + time.perf_counter() - self._started
+        self._last_save = time.perf_counter()
 
     def on_fit_start(self, trainer, module):
-        self._started = self._last_save = time.perf_counter()
+        self._last_save = time.perf_counter()
         if self._restored is None:
             return
         # Before the loop makes its first data iterator (which draws from the torch RNG, and which a
@@ -132,10 +140,10 @@ class EpochCheckpoint(Checkpoint):
         self._last_save = time.perf_counter()
 
     def state_dict(self) -> dict:
-        return {"format": FORMAT, "config_hash": self.config_hash, "seconds": self.seconds(), "rng": _rng_state(),
+        return {"format": FORMAT, "config_hash": self.config_hash, "seconds": self.clock.seconds(), "rng": _rng_state(),
                 "epoch": self._epochs_done, "resumed_at": list(self.resumed_at)}
 
     def load_state_dict(self, state: dict) -> None:
-        self.previous_seconds = float(state["seconds"])
+        self.clock.previous = float(state["seconds"])
         self.resumed_at = list(state["resumed_at"])
         self._restored = state

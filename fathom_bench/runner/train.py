@@ -67,31 +67,28 @@ class BestWeights(Callback):
 
 class EpochHistory(Callback):
     """The validation metrics of every epoch, for the budget study: one dict per epoch with the
-    epoch index, seconds since fit began, train and validation loss and every scalar validation
-    metric (`per_task` left out). Read at `on_train_epoch_end`, after that epoch's validation."""
+    epoch index, seconds of training (`clock`: across the processes of a resumed run), train and
+    validation loss and every scalar validation metric (`per_task` left out). Read at
+    `on_train_epoch_end`, after that epoch's validation."""
 
-    def __init__(self):
+    def __init__(self, clock: resume.FitClock):
         self.epochs: list[dict] = []
-        self.started = time.perf_counter()
-        self.previous_seconds = 0.0  # fit seconds of the processes a resumed run continues
+        self.clock = clock
 
     def on_fit_start(self, trainer, module):
-        self.started = time.perf_counter()
-
-    def seconds(self) -> float:
-        return self.previous_seconds + time.perf_counter() - self.started
+        self.clock.start()
 
     def state_dict(self) -> dict:
-        return {"epochs": list(self.epochs), "seconds": self.seconds()}
+        return {"epochs": list(self.epochs)}
 
     def load_state_dict(self, state: dict) -> None:
-        self.epochs, self.previous_seconds = list(state["epochs"]), float(state["seconds"])
+        self.epochs = list(state["epochs"])  # the seconds so far: the saver's state sets the clock
 
     def on_train_epoch_end(self, trainer, module):
         metrics = trainer.callback_metrics
         if "val/loss" not in metrics:  # no validation ran this epoch
             return
-        row = {"epoch": int(trainer.current_epoch), "seconds": round(self.seconds(), 3),
+        row = {"epoch": int(trainer.current_epoch), "seconds": round(self.clock.seconds(), 3),
                "val_loss": float(metrics["val/loss"]),
                "train_loss": float(metrics["train/loss"]) if "train/loss" in metrics else None}
         row.update({f"val/{k}": float(v) for k, v in (module.val_results or {}).items()
@@ -141,9 +138,10 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
     dm.setup()
     model = run.method.build(dm.problem, run.dataset.name, run.hparam_overrides, run.protocol.name)
     best = BestWeights(restore=run.protocol.restore_best_weights)
-    history = EpochHistory()
+    clock = resume.FitClock()
+    history = EpochHistory(clock)
     every = checkpoint_every if checkpoint_every is not None else resume.every_seconds()
-    saver = resume.EpochCheckpoint(checkpoint, run.config_hash(), every) if checkpoint is not None else None
+    saver = resume.EpochCheckpoint(checkpoint, run.config_hash(), clock, every) if checkpoint is not None else None
     resume_from = resume.usable(checkpoint, run.config_hash()) if model.trainable else None
     if progress_bar is None:
         progress_bar = sys.stderr.isatty()
@@ -171,7 +169,7 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
         if model.trainable:
             trainer.fit(model, datamodule=dm, ckpt_path=checkpoint if resume_from else None,
                         weights_only=False if resume_from else None)
-        train_seconds = time.perf_counter() - started + (saver.previous_seconds if saver else 0.0)
+        train_seconds = time.perf_counter() - started + clock.previous
         if not model.trainable:
             model.fit_arrays(dm.data.parts["train"])  # a closed-form or full-batch fit, or nothing to fit
             trainer.validate(model, datamodule=dm, verbose=False)

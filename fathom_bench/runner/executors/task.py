@@ -69,7 +69,7 @@ def base_fields(run, table: str) -> dict:
 
 def execute(task: RunTask) -> Outcome:
     """Train one run, write its record; a failing method is recorded as failed, bad input raises."""
-    from ...records import write_record
+    from ...records import checkpoint_path, write_record
     from .. import train as train_mod  # looked up at call time: tests substitute train_one
     from .. import tracking
 
@@ -78,8 +78,6 @@ def execute(task: RunTask) -> Outcome:
     logger = tracking.run_logger(task.wandb_mode, task.out, name=run.key, group=f"{task.table}-{run.dataset.name}",
                                  job_type=run.method.key, config=fields["config"])
     # `train_one` saves its fit mid-way beside the record and resumes from it (a custom trainer does not)
-    from ..resume import checkpoint_path
-
     checkpoint = {} if task.train else {"checkpoint": checkpoint_path(task.path)}
     try:
         train = task.train or train_mod.train_one
