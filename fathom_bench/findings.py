@@ -68,7 +68,7 @@ def protocol_findings(result, cfg: dict) -> list[str]:
     """Bullet lines: FATHOM best (and significantly) per column; rows beating the floor."""
     ref = cfg["reference_method"]
     names = result.names
-    best_cols, sig_cols, lost = [], [], []
+    best_cols, sig_cols, lost, absent = [], [], [], []
     floor_lines, never = [], set(result.rows)
     for col in result.columns:
         part = result.frame[result.frame["column"] == col["key"]]
@@ -76,7 +76,9 @@ def protocol_findings(result, cfg: dict) -> list[str]:
         if rows.empty:
             continue
         best = rows[rows["best"]]["method"].tolist()
-        if ref in best:
+        if ref not in set(rows["method"]):
+            absent.append(_col(col))  # no FATHOM cell yet: no row can be said to beat it there
+        elif ref in best:
             best_cols.append(_col(col))
             others = rows[rows["method"] != ref]
             if len(others) and all(_significant(p) for p in others["p_vs_reference_holm"]):
@@ -89,7 +91,7 @@ def protocol_findings(result, cfg: dict) -> list[str]:
             beat = [m for m in rows["method"] if _clear_of_floor(rows[rows["method"] == m].iloc[0], value, hib)]
             never -= set(beat)
             floor_lines.append(f"{_col(col)}: {', '.join(names[m] for m in beat) or 'none'}")
-    n_cols = sum(1 for c in result.columns if not result.frame[result.frame["column"] == c["key"]].empty)
+    n_cols = sum(1 for c in result.columns if not result.frame[result.frame["column"] == c["key"]].empty) - len(absent)
     if ref not in result.rows:
         out = ["- FATHOM: no records yet under this protocol, so no claim about it is tested here."]
     else:
@@ -99,6 +101,8 @@ def protocol_findings(result, cfg: dict) -> list[str]:
                (f"- FATHOM is significantly better than every other row (paired Wilcoxon, Holm, p < {ALPHA}) in "
                 f"{len(sig_cols)} of {n_cols} columns" + (f" ({', '.join(sig_cols)})" if sig_cols else "") + "."
                 if _testable(result) else f"- Significance is not tested here: {TOO_FEW_TEXT}.")]
+        if absent:
+            out.append(f"- FATHOM has no complete cell yet in {', '.join(absent)}: those columns are not counted above.")
     if floor_lines:
         floor_name = ", ".join(names[m] for m in result.floor) or "the floor"
         out.append(f"- Rows better than the {floor_name} floor (mean better, 95 % interval clear of the floor): "
