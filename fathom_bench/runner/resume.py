@@ -24,7 +24,6 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint
 
 from ..errors import BadInput
-from ..records import checkpoint_path  # noqa: F401 - where a record's checkpoint lives, re-exported
 
 #: seconds of training between two saves: a short run is not slowed by saving every epoch, and a
 #: killed run loses at most this much (plus the epoch under way)
