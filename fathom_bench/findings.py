@@ -69,15 +69,17 @@ def protocol_findings(result, cfg: dict) -> list[str]:
     ref = cfg["reference_method"]
     names = result.names
     best_cols, sig_cols, lost, absent = [], [], [], []
-    floor_lines, never = [], set(result.rows)
+    floor_lines, never, n_cols = [], set(result.rows), 0
     for col in result.columns:
         part = result.frame[result.frame["column"] == col["key"]]
+        if part.empty:
+            continue  # the column's dataset is not in this table at all
         rows = part[part["role"] != "floor"]
-        if rows.empty:
-            continue
         best = rows[rows["best"]]["method"].tolist()
-        if ref not in set(rows["method"]):
-            absent.append(_col(col))  # no FATHOM cell yet: no row can be said to beat it there
+        has_ref = ref in set(rows["method"])
+        n_cols += has_ref
+        if not has_ref:
+            absent.append(_col(col))  # no FATHOM cell yet (even if only the floor is there): not counted
         elif ref in best:
             best_cols.append(_col(col))
             others = rows[rows["method"] != ref]
@@ -91,7 +93,6 @@ def protocol_findings(result, cfg: dict) -> list[str]:
             beat = [m for m in rows["method"] if _clear_of_floor(rows[rows["method"] == m].iloc[0], value, hib)]
             never -= set(beat)
             floor_lines.append(f"{_col(col)}: {', '.join(names[m] for m in beat) or 'none'}")
-    n_cols = sum(1 for c in result.columns if not result.frame[result.frame["column"] == c["key"]].empty) - len(absent)
     if ref not in result.rows:
         out = ["- FATHOM: no records yet under this protocol, so no claim about it is tested here."]
     else:

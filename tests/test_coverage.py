@@ -166,15 +166,16 @@ def test_findings_on_too_few_seeds_say_untested_not_insignificant(tmp_path):
     assert ablation.endswith("; significance not tested (too few paired seeds).")
 
 
-def test_findings_do_not_count_a_column_without_a_fathom_cell(tmp_path):
-    """Air Quality holds LR only (FATHOM not run there yet): LR is the only row there, and must not
-    read as beating FATHOM; those columns are named as not counted."""
+@pytest.mark.parametrize("aq_method", ["lr", "persistence"])
+def test_findings_do_not_count_a_column_without_a_fathom_cell(tmp_path, aq_method):
+    """Air Quality holds LR only, or only the Persistence floor (FATHOM not run there yet): no row
+    there reads as beating FATHOM, the count says 2 of 2 (not 2 of 4), and those columns are named."""
     from fathom_bench.findings import _tables, protocol_findings
 
     cfg = small_table_config()
     cfg.update(methods=["lr", "fathom"], ablations=[], seeds=3)
     spec = {("extrasensory", "lr"): {"f1": 0.5, "ba": 0.6}, ("extrasensory", "fathom"): {"f1": 0.8, "ba": 0.7},
-            ("beijing_air_quality", "lr"): {"mae": 30.0, "smape": 0.5}}
+            ("beijing_air_quality", aq_method): {"mae": 30.0, "smape": 0.5}}
     result = _tables(write_runs(tmp_path, grid(spec, range(3))), cfg)["corrected"]
     lines = protocol_findings(result, cfg)
     assert lines[0] == "- FATHOM is the best row in 2 of 2 columns (ExtraSensory F1, ExtraSensory BA)."
