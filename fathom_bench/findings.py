@@ -71,9 +71,7 @@ def protocol_findings(result, cfg: dict) -> list[str]:
     best_cols, sig_cols, lost, absent = [], [], [], []
     floor_lines, never, n_cols = [], set(result.rows), 0
     for col in result.columns:
-        part = result.frame[result.frame["column"] == col["key"]]
-        if part.empty:
-            continue  # the column's dataset is not in this table at all
+        part = result.frame[result.frame["column"] == col["key"]]  # never empty: a column is kept only with a cell
         rows = part[part["role"] != "floor"]
         best = rows[rows["best"]]["method"].tolist()
         has_ref = ref in set(rows["method"])
