@@ -77,8 +77,8 @@ def reproduce(args) -> int:
     report, written = run(opts)
     if args.plan:
         return 0
-    print(f"{report.trained} runs trained, {report.skipped} reused, {len(report.failed)} failed "
-          f"in {report.seconds:.0f} s" + (f", peak RSS per job {report.peak_rss_mb / 1024:.2f} GiB"
+    print(f"{report.trained} runs trained, {report.skipped} reused, {len(report.failed)} failed, "
+          f"{len(report.deferred)} not started (--deadline) in {report.seconds:.0f} s" + (f", peak RSS per job {report.peak_rss_mb / 1024:.2f} GiB"
                                           if report.peak_rss_mb else ""))
     for path in written:
         print(f"wrote {path}")
@@ -112,9 +112,11 @@ def budget_study(args) -> int:
             return 0
         check_out(out)
         report = run_study(runs, out, execution.make(threads=1), data_dir=args.data_dir,
-                           wandb_mode=resolve_mode(args.wandb), progress=not args.no_progress)
+                           wandb_mode=resolve_mode(args.wandb), progress=not args.no_progress,
+                           deadline=execution.deadline)
         failed = report.failed
-        print(f"{report.trained} runs trained, {report.skipped} reused, {len(failed)} failed in {report.seconds:.0f} s")
+        print(f"{report.trained} runs trained, {report.skipped} reused, {len(failed)} failed, "
+              f"{len(report.deferred)} not started (--deadline) in {report.seconds:.0f} s")
     for path in study.write_report(out, report_dir, cfg):
         print(f"wrote {path}")
     for line in failed:
@@ -150,7 +152,7 @@ def train(args) -> int:
     report = run_grid(runs, out, data_dir=args.data_dir, wandb_mode=resolve_mode(args.wandb), table="train",
                       save_predictions=args.save_predictions, progress=not args.no_progress,
                       executor=execution.make(threads=args.threads), devices=execution.devices,
-                      save_attention=args.save_attention, train=train_fn)
+                      save_attention=args.save_attention, train=train_fn, deadline=execution.deadline)
     from .records import read_record, record_path
 
     if report.submitted and not execution.wait:
@@ -193,7 +195,8 @@ def evaluate(args) -> int:
     report = run(args.method, results, seeds=args.seeds, datasets=args.datasets, protocol=args.protocol,
                  data_dir=args.data_dir, wandb=args.wandb, progress=not args.no_progress, overrides=_sets(args),
                  execution=execution_from_args(args))
-    print(f"{report.trained} runs trained, {report.skipped} reused, {len(report.failed)} failed")
+    print(f"{report.trained} runs trained, {report.skipped} reused, {len(report.failed)} failed, "
+          f"{len(report.deferred)} not started (--deadline)")
     args.format = ["md"]
     leaderboard(args)
     return 1 if report.failed else 0

@@ -23,6 +23,8 @@ TABLE = str(Path(__file__).parent / "fixtures" / "table_synthetic.yaml")
     (["reproduce", "--table", TABLE, "--wandb", "sometimes"], "--wandb"),
     (["reproduce", "--table", TABLE, "--seeds", "0"], "--seeds"),
     (["reproduce", "--table", TABLE, "--seeds", "two"], "--seeds"),
+    (["reproduce", "--table", TABLE, "--deadline", "25:00"], "--deadline"),
+    (["reproduce", "--table", TABLE, "--deadline", "soon"], "--deadline"),
     (["reproduce", "--table", "/nonexistent/table.yaml"], "table.yaml"),
     (["reproduce", "--bogus-flag"], "--bogus-flag"),
     (["train", "--dataset", "synthetic"], "--method"),

@@ -49,6 +49,6 @@ def plan_study(cfg: dict, datasets: list[str] | None = None, methods: list[str] 
 
 
 def run_study(runs: list, out: Path, executor, data_dir=None, wandb_mode: str = "disabled",
-              progress: bool = True, log=print) -> GridReport:
+              progress: bool = True, log=print, deadline: float | None = None) -> GridReport:
     return run_grid(runs, out, data_dir=data_dir, wandb_mode=wandb_mode, table="budget-study", progress=progress,
-                    log=log, executor=executor)
+                    log=log, executor=executor, deadline=deadline)

@@ -56,4 +56,4 @@ def evaluate(method: str, results: Path, seeds: int | None = None, datasets: lis
     check_out(Path(results))
     return run_grid(runs, Path(results), data_dir=data_dir, wandb_mode=tracking.resolve_mode(wandb),
                     table="leaderboard", progress=progress, log=log, executor=execution.make(),
-                    devices=execution.devices)
+                    devices=execution.devices, deadline=execution.deadline)

@@ -4,8 +4,11 @@ devices; and the checks that turn bad execution input into one line before anyth
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from ..errors import BadInput
@@ -26,6 +29,8 @@ class Execution:
     gpus: int = 0
     wait: bool = True
     runs_per_task: int = 1
+    #: --deadline as epoch seconds: no run starts unless its estimate says it ends before (grid.py)
+    deadline: float | None = None
 
     def resolved_accelerator(self) -> str:
         """cpu or gpu. `auto`: gpu when torch sees one here, or when SLURM tasks are given GPUs."""
@@ -71,7 +76,35 @@ def from_args(args) -> Execution:
                      partition=getattr(args, "partition", None), time_min=getattr(args, "time_min", None),
                      cpus=getattr(args, "cpus_per_task", None), mem_gb=getattr(args, "mem_gb", None),
                      gpus=getattr(args, "gpus", 0) or 0, wait=not getattr(args, "no_wait", False),
-                     runs_per_task=getattr(args, "runs_per_task", 1))
+                     runs_per_task=getattr(args, "runs_per_task", 1),
+                     deadline=parse_deadline(getattr(args, "deadline", None)))
+
+
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?")
+
+
+def parse_deadline(text: str | None, now: float | None = None) -> float | None:
+    """--deadline as epoch seconds: a clock time `HH:MM` (local; its next occurrence) or a duration
+    from now, `90m`, `2h`, `1h30m` (a bare number is minutes)."""
+    if text is None:
+        return None
+    now = time.time() if now is None else now
+    value = str(text).strip()
+    clock = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
+    if clock:
+        hour, minute = int(clock[1]), int(clock[2])
+        if hour > 23 or minute > 59:
+            raise BadInput(f"--deadline: {text!r} is not a time of day (HH:MM, 00:00 to 23:59)")
+        start = datetime.fromtimestamp(now)
+        at = start.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        return (at if at > start else at + timedelta(days=1)).timestamp()
+    if value.isdigit():
+        value += "m"
+    span = _DURATION.fullmatch(value)
+    if not value or not span or not (span[1] or span[2]):
+        raise BadInput(f"--deadline: expected a time of day (HH:MM) or a duration from now (90m, 2h, 1h30m), "
+                       f"not {text!r}")
+    return now + 3600 * int(span[1] or 0) + 60 * int(span[2] or 0)
 
 
 def check_out(out: Path) -> None:
@@ -105,3 +138,6 @@ def add_options(p) -> None:
     g.add_argument("--runs-per-task", type=int, default=1,
                    help="slurm: runs one after another in each array task (spreads start-up cost)")
     g.add_argument("--no-wait", action="store_true", help="slurm: submit and return; a later reproduce builds the tables")
+    g.add_argument("--deadline", help="start no run that would end after this (HH:MM, or 90m, 2h, 1h30m from now): "
+                                      "a run starts only while its --plan estimate x1.25 fits before it; the runs "
+                                      "left are named, and the same command goes on with them later")

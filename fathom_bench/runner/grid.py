@@ -21,6 +21,10 @@ from ..protocol import get_protocol
 from ..records import CHECKPOINT_SUFFIX, checkpoint_path, read_record, record_path
 from .spec import DEFAULT_MAX_EPOCHS, DEFAULT_PATIENCE, RunSpec, TrainerSettings
 
+#: --deadline: a run starts only while this many times its estimated duration fits before the deadline
+#: (estimates are means over seeds; FitRec seeds of one method took 0.5x to 1.25x the mean, S-LSTM up to 2x)
+DEADLINE_MARGIN = 1.25
+
 
 @dataclass
 class GridReport:
@@ -33,6 +37,8 @@ class GridReport:
     peak_rss_mb: float = 0.0
     #: runs handed to a scheduler without waiting for them (--no-wait)
     submitted: int = 0
+    #: runs not started because they would have ended after --deadline (trained by the next invocation)
+    deferred: list[str] = field(default_factory=list)
 
 
 def plan(datasets: list[str], methods: list[str], seeds: list[int], protocols: list[str],
@@ -114,11 +120,14 @@ def pending(runs: list[RunSpec], out: Path, save_attention: bool = False) -> tup
 
 def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "disabled", table: str = "table3",
              save_predictions: bool = False, progress: bool = True, log=print, executor=None,
-             devices: list[int] | None = None, save_attention: bool = False, train=None) -> GridReport:
+             devices: list[int] | None = None, save_attention: bool = False, train=None,
+             deadline: float | None = None) -> GridReport:
     """Train every run without a valid record on `executor` (default: this process, one at a time),
     with one progress bar for the grid (runs done, failed, left, ETA). GPU runs are spread over
     `devices` (GPU indices), one device per run. `train`: how one run trains (default `train_one`;
-    `--federated` passes its own)."""
+    `--federated` passes its own). `deadline` (epoch seconds): a run starts only while its `--plan`
+    estimate x DEADLINE_MARGIN fits before it, so no run is cut off by a time-limited session or
+    allocation; the others are reported deferred, with no record, for the same command to go on."""
     from tqdm.auto import tqdm
 
     from .executors import get_executor
@@ -135,9 +144,10 @@ def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "d
     mid_fit = sum(checkpoint_path(path).is_file() for _, path in todo)
     if mid_fit:
         log(f"resuming: {mid_fit} run(s) go on from a mid-fit checkpoint (*{CHECKPOINT_SUFFIX})")
+    start_by = start_times([run for run, _ in todo], out, data_dir, deadline) if deadline is not None else {}
     tasks = [RunTask(run, path, out, data_dir=data_dir, wandb_mode=wandb_mode, table=table,
                      save_predictions=save_predictions, device=devices[i % len(devices)] if devices else None,
-                     save_attention=save_attention, train=train)
+                     save_attention=save_attention, train=train, start_by=start_by.get(run.key))
              for i, (run, path) in enumerate(todo)]
     bar = tqdm(total=len(runs), initial=report.skipped, desc="grid", unit="run", disable=not progress,
                file=sys.stderr, dynamic_ncols=True)
@@ -149,6 +159,8 @@ def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "d
                 report.trained += 1
                 report.failed.append(f"{outcome.key}: {outcome.error}")
                 log(f"run failed (recorded, retried next time): {outcome.key}: {outcome.error}")
+            elif outcome.status == "deferred":
+                report.deferred.append(outcome.key)
             else:  # lost: no record (killed by the scheduler or the OS); the next invocation retries it
                 report.failed.append(f"{outcome.key}: no record ({outcome.error}); run the same command to retry")
             if outcome.peak_rss_mb:
@@ -159,4 +171,16 @@ def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "d
     finally:
         bar.close()
         report.seconds = time.perf_counter() - started
+    if report.deferred:
+        log(f"{len(report.deferred)} run(s) not started: by their estimate they would have ended after "
+            f"--deadline {time.strftime('%Y-%m-%d %H:%M', time.localtime(deadline))}; run the same command "
+            "to go on with them")
     return report
+
+
+def start_times(runs: list[RunSpec], out: Path, data_dir, deadline: float) -> dict[str, float]:
+    """{run key: the latest epoch second at which it may start} to end before `deadline`, from the
+    `--plan` estimate of each run (cost.py) x DEADLINE_MARGIN."""
+    from .cost import estimate
+
+    return {c.key: deadline - DEADLINE_MARGIN * c.seconds for c in estimate(runs, out, data_dir)}

@@ -216,7 +216,8 @@ def reproduce(opts: ReproduceOptions, log=print) -> tuple[GridReport, list[Path]
         f"W&B {mode}, executor {opts.execution.executor}, --jobs {opts.execution.jobs}) -> {out}")
     report = run_grid(planned, out, data_dir=opts.data_dir, wandb_mode=mode, table=cfg["name"],
                       save_predictions=opts.save_predictions, progress=opts.progress, log=log, executor=executor,
-                      devices=opts.execution.devices, save_attention=opts.save_attention, train=train)
+                      devices=opts.execution.devices, save_attention=opts.save_attention, train=train,
+                      deadline=opts.execution.deadline)
     if report.submitted and not opts.execution.wait:
         log(f"submitted {report.submitted} runs as SLURM array {executor.array_id}; run the same command "
             "when they are done to build the tables (runs without a valid record are resubmitted)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import resource
 import sys
+import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,12 +34,16 @@ class RunTask:
     save_attention: bool = False
     #: how the run trains (picklable; None: `train_one`; `--federated` passes its own)
     train: object = None
+    #: epoch seconds after which this run does not start (--deadline less its estimate; None: any time)
+    start_by: float | None = None
 
 
 @dataclass(frozen=True)
 class Outcome:
     key: str
-    status: str  # "ok" | "failed" | "lost" (no record: killed by the scheduler, retried next time)
+    #: "ok" | "failed" | "lost" (no record: killed by the scheduler, retried next time) | "deferred"
+    #: (not started: it would have ended after --deadline; the next invocation trains it)
+    status: str
     error: str | None = None
     peak_rss_mb: float | None = None
     extra: dict = field(default_factory=dict)
@@ -68,7 +73,10 @@ def base_fields(run, table: str) -> dict:
 
 
 def execute(task: RunTask) -> Outcome:
-    """Train one run, write its record; a failing method is recorded as failed, bad input raises."""
+    """Train one run, write its record; a failing method is recorded as failed, bad input raises.
+    Past the task's `start_by` nothing trains and nothing is written: the outcome is "deferred"."""
+    if task.start_by is not None and time.time() > task.start_by:
+        return Outcome(task.run.key, "deferred", "would end after --deadline")
     from ...records import checkpoint_path, write_record
     from .. import train as train_mod  # looked up at call time: tests substitute train_one
     from .. import tracking
