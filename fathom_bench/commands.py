@@ -108,7 +108,8 @@ def budget_study(args) -> int:
             from .runner.grid import pending
 
             todo, _ = pending(runs, out)
-            print(render_plan(estimate([r for r, _ in todo], out, args.data_dir), len(runs), execution.jobs, out))
+            print(render_plan(estimate([r for r, _ in todo], out, args.data_dir), len(runs), execution.jobs, out,
+                              deadline=execution.deadline))
             return 0
         check_out(out)
         report = run_study(runs, out, execution.make(threads=1), data_dir=args.data_dir,

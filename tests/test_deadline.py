@@ -14,7 +14,7 @@ from fathom_bench.errors import BadInput
 from fathom_bench.records import iter_runs
 from fathom_bench.runner import cost
 from fathom_bench.runner.execution import parse_deadline
-from fathom_bench.runner.grid import DEADLINE_MARGIN
+from fathom_bench.runner.cost import DEADLINE_MARGIN
 
 TABLE = str(Path(__file__).parent / "fixtures" / "table_synthetic.yaml")
 NOW = datetime(2026, 12, 6, 6, 30, 15).timestamp()
@@ -91,3 +91,25 @@ def test_a_deferred_task_never_calls_train(tmp_path, monkeypatch):
     path = tmp_path / "seed=0.json"
     outcome = execute(RunTask(run, path, tmp_path, start_by=time.time() - 1))
     assert outcome.status == "deferred" and not path.exists()
+
+
+def test_plan_simulates_the_grid_s_rule():
+    # two workers, in grid order: a and b (40 min) start at once; at minute 40 c (50 min x1.25 > 80-40)
+    # is skipped and d (10 min) takes its place; e (30 min x1.25 = 37.5 <= 80-40) takes the other worker
+    minute = 60.0
+    costs = [cost.RunCost(k, "fitrec", m, s * minute, 1, "test", "paper")
+             for k, m, s in [("a", "fathom", 40), ("b", "fathom", 40), ("c", "crnn", 50), ("d", "mlp", 10),
+                             ("e", "lr", 30)]]
+    started, last = cost.before_deadline(costs, 2, now=0.0, deadline=80 * minute)
+    assert [c.key for c in started] == ["a", "b", "d", "e"] and last == 70 * minute
+    table = cost.render_plan(costs, 5, 2, Path("out"), deadline=NOW + 80 * minute, now=NOW)
+    assert "with --deadline 2026-12-06 07:50: 4 of 5 runs start (2.00 CPU-hours, the last ending about " \
+           "2026-12-06 07:40); left for later: crnn 1" in table
+
+
+def test_plan_with_a_deadline_from_the_command_line(tmp_path, costs, capsys):
+    costs.update(lr=1.0, m_lstm=10 * 3600.0)
+    assert reproduce(tmp_path, "--deadline", "1h", "--plan") == 0
+    out = capsys.readouterr().out
+    assert "2 of 4 runs start" in out and "left for later: m_lstm 2" in out
+    assert not (tmp_path / "runs").exists()  # --plan trains nothing

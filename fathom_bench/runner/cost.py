@@ -38,6 +38,10 @@ from ..records import iter_runs
 
 BENCH = "benchmarks"
 
+#: --deadline: a run starts only while this many times its estimated duration fits before the deadline
+#: (estimates are means over seeds; FitRec seeds of one method took 0.5x to 1.25x the mean, S-LSTM up to 2x)
+DEADLINE_MARGIN = 1.25
+
 
 @dataclass(frozen=True)
 class RunCost:
@@ -179,6 +183,26 @@ def makespan(seconds: list[float], slots: int) -> float:
     return max(loads)
 
 
+def start_by(cost: RunCost, deadline: float) -> float:
+    """The latest epoch second at which a run may start under --deadline (the grid's rule)."""
+    return deadline - DEADLINE_MARGIN * cost.seconds
+
+
+def before_deadline(costs: list[RunCost], slots: int, now: float, deadline: float) -> tuple[list[RunCost], float]:
+    """The runs that start before `deadline` when `slots` workers take them in order, each skipping
+    a run whose start_by has passed (as the grid does), and when the last of them ends (estimate)."""
+    free = [now] * max(1, slots)
+    started, last = [], now
+    for c in costs:
+        at = heapq.heappop(free)
+        if at <= start_by(c, deadline):
+            started.append(c)
+            at += c.seconds
+            last = max(last, at)
+        heapq.heappush(free, at)
+    return started, last
+
+
 def peak_rss_mb(datasets: list[str], out: Path) -> dict[str, float]:
     """Largest measured peak RSS per job (MiB) for each dataset, from records, else the benchmark."""
     found: dict[str, float] = {}
@@ -202,8 +226,10 @@ def available_memory_mb() -> float | None:
         return None
 
 
-def render_plan(costs: list[RunCost], planned: int, jobs: int, out: Path, array_tasks: int | None = None) -> str:
-    """The --plan report: runs left and their cost per dataset x protocol x method, totals, wall time, memory."""
+def render_plan(costs: list[RunCost], planned: int, jobs: int, out: Path, array_tasks: int | None = None,
+                deadline: float | None = None, now: float | None = None) -> str:
+    """The --plan report: runs left and their cost per dataset x protocol x method, totals, wall time,
+    memory, and with `deadline` which of them would start before it."""
     lines = [f"{len(costs)} of {planned} runs left (the rest have valid records under {out / 'runs'})"]
     if not costs:
         return "\n".join(lines)
@@ -223,6 +249,19 @@ def render_plan(costs: list[RunCost], planned: int, jobs: int, out: Path, array_
     where = f"an array of {slots} concurrent tasks" if array_tasks else f"--jobs {jobs}"
     lines.append(f"wall time with {where}: {makespan(seconds, slots) / 3600:.2f} h "
                  f"(longest run: {max(seconds) / 60:.1f} min)")
+    if deadline is not None:
+        import time
+
+        started, last = before_deadline(costs, slots, time.time() if now is None else now, deadline)
+        left = defaultdict(int)
+        for c in costs:
+            left[c.method] += 1
+        for c in started:
+            left[c.method] -= 1
+        clock = lambda t: time.strftime("%Y-%m-%d %H:%M", time.localtime(t))  # noqa: E731
+        lines.append(f"with --deadline {clock(deadline)}: {len(started)} of {len(costs)} runs start "
+                     f"({sum(c.seconds for c in started) / 3600:.2f} CPU-hours, the last ending about {clock(last)}); "
+                     "left for later: " + (", ".join(f"{m} {n}" for m, n in left.items() if n) or "none"))
     rss = peak_rss_mb(sorted({c.dataset for c in costs}), out)
     if rss:
         worst = max(rss.values())

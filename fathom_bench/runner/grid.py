@@ -21,10 +21,6 @@ from ..protocol import get_protocol
 from ..records import CHECKPOINT_SUFFIX, checkpoint_path, read_record, record_path
 from .spec import DEFAULT_MAX_EPOCHS, DEFAULT_PATIENCE, RunSpec, TrainerSettings
 
-#: --deadline: a run starts only while this many times its estimated duration fits before the deadline
-#: (estimates are means over seeds; FitRec seeds of one method took 0.5x to 1.25x the mean, S-LSTM up to 2x)
-DEADLINE_MARGIN = 1.25
-
 
 @dataclass
 class GridReport:
@@ -126,7 +122,7 @@ def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "d
     with one progress bar for the grid (runs done, failed, left, ETA). GPU runs are spread over
     `devices` (GPU indices), one device per run. `train`: how one run trains (default `train_one`;
     `--federated` passes its own). `deadline` (epoch seconds): a run starts only while its `--plan`
-    estimate x DEADLINE_MARGIN fits before it, so no run is cut off by a time-limited session or
+    estimate x `cost.DEADLINE_MARGIN` fits before it, so no run is cut off by a time-limited session or
     allocation; the others are reported deferred, with no record, for the same command to go on."""
     from tqdm.auto import tqdm
 
@@ -144,7 +140,11 @@ def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "d
     mid_fit = sum(checkpoint_path(path).is_file() for _, path in todo)
     if mid_fit:
         log(f"resuming: {mid_fit} run(s) go on from a mid-fit checkpoint (*{CHECKPOINT_SUFFIX})")
-    start_by = start_times([run for run, _ in todo], out, data_dir, deadline) if deadline is not None else {}
+    start_by = {}
+    if deadline is not None:
+        from .cost import estimate, start_by as latest_start
+
+        start_by = {c.key: latest_start(c, deadline) for c in estimate([run for run, _ in todo], out, data_dir)}
     tasks = [RunTask(run, path, out, data_dir=data_dir, wandb_mode=wandb_mode, table=table,
                      save_predictions=save_predictions, device=devices[i % len(devices)] if devices else None,
                      save_attention=save_attention, train=train, start_by=start_by.get(run.key))
@@ -176,11 +176,3 @@ def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "d
             f"--deadline {time.strftime('%Y-%m-%d %H:%M', time.localtime(deadline))}; run the same command "
             "to go on with them")
     return report
-
-
-def start_times(runs: list[RunSpec], out: Path, data_dir, deadline: float) -> dict[str, float]:
-    """{run key: the latest epoch second at which it may start} to end before `deadline`, from the
-    `--plan` estimate of each run (cost.py) x DEADLINE_MARGIN."""
-    from .cost import estimate
-
-    return {c.key: deadline - DEADLINE_MARGIN * c.seconds for c in estimate(runs, out, data_dir)}

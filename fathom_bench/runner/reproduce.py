@@ -263,7 +263,8 @@ def plan_report(planned, out: Path, opts: ReproduceOptions, log=print) -> GridRe
     todo, done = pending(planned, out)
     costs = estimate([run for run, _ in todo], out, opts.data_dir)
     ex = opts.execution
-    log(render_plan(costs, len(planned), ex.jobs, out, array_tasks=ex.jobs if ex.executor != "local" else None))
+    log(render_plan(costs, len(planned), ex.jobs, out, array_tasks=ex.jobs if ex.executor != "local" else None,
+                    deadline=ex.deadline))
     return GridReport(planned=len(planned), skipped=done)
 
 
