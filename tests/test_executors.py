@@ -159,7 +159,10 @@ def test_lightning_requeue_is_off_inside_slurm_jobs(monkeypatch):
 def test_records_say_where_they_ran(tmp_path):
     assert reproduce(tmp_path, "--methods", "m_lstm", "--seeds", "1", "--max-epochs", "1") == 0
     rec = next(iter_runs(tmp_path)).record
-    assert rec["device"] == {"accelerator": "cpu", "name": "cpu", "lstm_forms": ["loop"], "deterministic": True}
+    from fathom_bench.numerics import cpu_model, mkl_branch
+
+    assert rec["device"] == {"accelerator": "cpu", "name": "cpu", "lstm_forms": ["loop"], "deterministic": True,
+                             "cpu": cpu_model(), "mkl_cbwr": mkl_branch()}
     assert "accelerator" not in rec["config"]["trainer"]  # CPU config hashes are unchanged
     assert json.loads(json.dumps(rec))["peak_rss_mb"] > 0
 

@@ -107,10 +107,12 @@ def _device_fields(run: RunSpec, model, device, nondeterministic: list) -> dict:
     """Where the run trained, the per-task LSTM forms used there, and whether it was deterministic."""
     from ..models.layers import TaskLSTM
 
+    from ..numerics import cpu_model, mkl_branch
+
     forms = sorted({m.form for m in model.modules() if isinstance(m, TaskLSTM) and m.form})
     name = torch.cuda.get_device_name(device) if run.trainer.accelerator == "gpu" else "cpu"
     return {"accelerator": run.trainer.accelerator, "name": name, "lstm_forms": forms,
-            "deterministic": not nondeterministic}
+            "deterministic": not nondeterministic, "cpu": cpu_model(), "mkl_cbwr": mkl_branch()}
 
 
 def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path | None = None,
