@@ -28,7 +28,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="also write FATHOM's task and temporal attention on the test windows (.attention.npz)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--threads", type=int, default=1,
-                   help="torch threads per run (default 1: bit-identical results on any machine)")
+                   help="torch threads per run (default 1: bit-identical results whatever the core count)")
     _set_option(p)
     add_execution_options(p)
 
