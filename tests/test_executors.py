@@ -233,3 +233,36 @@ def test_plan_table_has_a_row_per_protocol():
     assert "| fitrec | corrected | crnn | 1 | 48 (study) | 10.0 | 0.17 |" in table
     assert "| fitrec | forecast | crnn | 1 | 104 (study) | 21.7 | 0.36 |" in table
     assert "total: 0.53 CPU-hours" in table
+
+
+def test_a_record_names_the_commit_its_process_started_on(tmp_path, monkeypatch):
+    import subprocess
+
+    import lightning as L
+
+    from fathom_bench.runner import spec
+    from fathom_bench.runner.grid import plan
+    from fathom_bench.runner.train import train_one
+
+    repo = tmp_path / "checkout"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "code.py").write_text("a = 1\n")
+    subprocess.run([*git, "add", "code.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "the code that trains"], check=True)
+    started = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    fit = L.Trainer.fit
+
+    def commit_while_training(self, *args, **kwargs):  # a commit lands while the run trains
+        subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "later"], check=True)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(spec, "checkout_root", lambda: repo)
+    monkeypatch.setattr(L.Trainer, "fit", commit_while_training)
+    spec.versions.cache_clear()
+    try:
+        run = plan(["synthetic"], ["m_lstm"], [0], ["corrected"], max_epochs=1)[0]
+        assert train_one(run)["versions"]["git_commit"] == started
+    finally:
+        spec.versions.cache_clear()

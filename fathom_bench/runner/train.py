@@ -124,6 +124,9 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
     every `checkpoint_every` seconds (default: `resume.DEFAULT_EVERY_SECONDS`, or the
     FATHOM_BENCH_CHECKPOINT_SECONDS environment variable), and resumes from when it holds this run."""
     quiet_lightning()
+    # the commit this process loaded (cached for the process): read when its first run starts, not
+    # when it ends, so a record never names a commit made while it trained
+    versions()
     gpu = run.trainer.accelerator == "gpu"
     if gpu:  # deterministic cuBLAS; ops without a deterministic kernel warn and the record says so
         import os
