@@ -77,9 +77,8 @@ def reproduce(args) -> int:
     report, written = run(opts)
     if args.plan:
         return 0
-    print(f"{report.trained} runs trained, {report.skipped} reused, {len(report.failed)} failed, "
-          f"{len(report.deferred)} not started (--deadline) in {report.seconds:.0f} s" + (f", peak RSS per job {report.peak_rss_mb / 1024:.2f} GiB"
-                                          if report.peak_rss_mb else ""))
+    print(f"{report.summary()} in {report.seconds:.0f} s"
+          + (f", peak RSS per job {report.peak_rss_mb / 1024:.2f} GiB" if report.peak_rss_mb else ""))
     for path in written:
         print(f"wrote {path}")
     for line in report.failed:
@@ -116,8 +115,7 @@ def budget_study(args) -> int:
                            wandb_mode=resolve_mode(args.wandb), progress=not args.no_progress,
                            deadline=execution.deadline)
         failed = report.failed
-        print(f"{report.trained} runs trained, {report.skipped} reused, {len(failed)} failed, "
-              f"{len(report.deferred)} not started (--deadline) in {report.seconds:.0f} s")
+        print(f"{report.summary()} in {report.seconds:.0f} s")
     for path in study.write_report(out, report_dir, cfg):
         print(f"wrote {path}")
     for line in failed:
@@ -196,8 +194,7 @@ def evaluate(args) -> int:
     report = run(args.method, results, seeds=args.seeds, datasets=args.datasets, protocol=args.protocol,
                  data_dir=args.data_dir, wandb=args.wandb, progress=not args.no_progress, overrides=_sets(args),
                  execution=execution_from_args(args))
-    print(f"{report.trained} runs trained, {report.skipped} reused, {len(report.failed)} failed, "
-          f"{len(report.deferred)} not started (--deadline)")
+    print(report.summary())
     args.format = ["md"]
     leaderboard(args)
     return 1 if report.failed else 0

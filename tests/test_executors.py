@@ -240,9 +240,10 @@ def test_a_record_names_the_commit_its_process_started_on(tmp_path, monkeypatch)
 
     import lightning as L
 
+    from fathom_bench.records import read_record
     from fathom_bench.runner import spec
+    from fathom_bench.runner.executors.task import RunTask, execute
     from fathom_bench.runner.grid import plan
-    from fathom_bench.runner.train import train_one
 
     repo = tmp_path / "checkout"
     repo.mkdir()
@@ -263,6 +264,8 @@ def test_a_record_names_the_commit_its_process_started_on(tmp_path, monkeypatch)
     spec.versions.cache_clear()
     try:
         run = plan(["synthetic"], ["m_lstm"], [0], ["corrected"], max_epochs=1)[0]
-        assert train_one(run)["versions"]["git_commit"] == started
+        path = tmp_path / "seed=0.json"
+        assert execute(RunTask(run, path, tmp_path)).status == "ok"
+        assert read_record(path)["versions"]["git_commit"] == started
     finally:
         spec.versions.cache_clear()

@@ -29,7 +29,8 @@ import heapq
 import json
 import math
 import os
-from collections import defaultdict
+import time
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,6 +184,11 @@ def makespan(seconds: list[float], slots: int) -> float:
     return max(loads)
 
 
+def clock(seconds: float) -> str:
+    """An epoch second as local date and time, as --deadline lines print it."""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds))
+
+
 def start_by(cost: RunCost, deadline: float) -> float:
     """The latest epoch second at which a run may start under --deadline (the grid's rule)."""
     return deadline - DEADLINE_MARGIN * cost.seconds
@@ -250,18 +256,11 @@ def render_plan(costs: list[RunCost], planned: int, jobs: int, out: Path, array_
     lines.append(f"wall time with {where}: {makespan(seconds, slots) / 3600:.2f} h "
                  f"(longest run: {max(seconds) / 60:.1f} min)")
     if deadline is not None:
-        import time
-
         started, last = before_deadline(costs, slots, time.time() if now is None else now, deadline)
-        left = defaultdict(int)
-        for c in costs:
-            left[c.method] += 1
-        for c in started:
-            left[c.method] -= 1
-        clock = lambda t: time.strftime("%Y-%m-%d %H:%M", time.localtime(t))  # noqa: E731
+        left = Counter(c.method for c in costs) - Counter(c.method for c in started)
         lines.append(f"with --deadline {clock(deadline)}: {len(started)} of {len(costs)} runs start "
                      f"({sum(c.seconds for c in started) / 3600:.2f} CPU-hours, the last ending about {clock(last)}); "
-                     "left for later: " + (", ".join(f"{m} {n}" for m, n in left.items() if n) or "none"))
+                     "left for later: " + (", ".join(f"{m} {n}" for m, n in left.items()) or "none"))
     rss = peak_rss_mb(sorted({c.dataset for c in costs}), out)
     if rss:
         worst = max(rss.values())

@@ -101,7 +101,7 @@ def parse_deadline(text: str | None, now: float | None = None) -> float | None:
     if value.isdigit():
         value += "m"
     span = _DURATION.fullmatch(value)
-    if not value or not span or not (span[1] or span[2]):
+    if not span or not (span[1] or span[2]):
         raise BadInput(f"--deadline: expected a time of day (HH:MM) or a duration from now (90m, 2h, 1h30m), "
                        f"not {text!r}")
     return now + 3600 * int(span[1] or 0) + 60 * int(span[2] or 0)

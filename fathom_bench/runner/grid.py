@@ -36,6 +36,11 @@ class GridReport:
     #: runs not started because they would have ended after --deadline (trained by the next invocation)
     deferred: list[str] = field(default_factory=list)
 
+    def summary(self) -> str:
+        """What the commands print after a grid: runs trained, reused, failed and not started."""
+        return (f"{self.trained} runs trained, {self.skipped} reused, {len(self.failed)} failed, "
+                f"{len(self.deferred)} not started (--deadline)")
+
 
 def plan(datasets: list[str], methods: list[str], seeds: list[int], protocols: list[str],
          max_epochs: int | dict | None = None, patience: int | dict | None = None,
@@ -172,7 +177,8 @@ def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "d
         bar.close()
         report.seconds = time.perf_counter() - started
     if report.deferred:
+        from .cost import clock
+
         log(f"{len(report.deferred)} run(s) not started: by their estimate they would have ended after "
-            f"--deadline {time.strftime('%Y-%m-%d %H:%M', time.localtime(deadline))}; run the same command "
-            "to go on with them")
+            f"--deadline {clock(deadline)}; run the same command to go on with them")
     return report

@@ -106,7 +106,6 @@ def _plugins() -> list:
 def _device_fields(run: RunSpec, model, device, nondeterministic: list) -> dict:
     """Where the run trained, the per-task LSTM forms used there, and whether it was deterministic."""
     from ..models.layers import TaskLSTM
-
     from ..numerics import cpu_model, mkl_branch
 
     forms = sorted({m.form for m in model.modules() if isinstance(m, TaskLSTM) and m.form})
@@ -124,9 +123,6 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
     every `checkpoint_every` seconds (default: `resume.DEFAULT_EVERY_SECONDS`, or the
     FATHOM_BENCH_CHECKPOINT_SECONDS environment variable), and resumes from when it holds this run."""
     quiet_lightning()
-    # the commit this process loaded (cached for the process): read when its first run starts, not
-    # when it ends, so a record never names a commit made while it trained
-    versions()
     gpu = run.trainer.accelerator == "gpu"
     if gpu:  # deterministic cuBLAS; ops without a deterministic kernel warn and the record says so
         import os

@@ -80,6 +80,12 @@ def execute(task: RunTask) -> Outcome:
     from ...records import checkpoint_path, write_record
     from .. import train as train_mod  # looked up at call time: tests substitute train_one
     from .. import tracking
+    from ..spec import versions
+
+    # the commit this process loaded (cached per process), read when its first task starts rather
+    # than when a trainer (train_one, the federated one) fills in the record at the end: a record
+    # must never name a commit made while it trained
+    versions()
 
     run = task.run
     fields = base_fields(run, task.table)
