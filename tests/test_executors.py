@@ -213,13 +213,53 @@ def test_plan_takes_epochs_from_records_of_the_same_protocol(tmp_path, monkeypat
         (cost,) = estimate([run], tmp_path)
         return cost.epochs, cost.epochs_source
 
-    assert costed("corrected") == (10, "records")
-    assert costed("paper") == (100, "records")
+    assert costed("corrected") == (9, "records")  # epochs_run counts the epochs trained
+    assert costed("paper") == (99, "records")
     history = [{"epoch": e, "seconds": 1.0 + e, "val_loss": abs(e - 4)} for e in range(25)]  # best epoch 4
     monkeypatch.setattr(cost_module, "_study_histories", lambda: {("beijing_air_quality", "lr", "forecast"): history})
     assert costed("forecast", "crnn") == (25, "study, other methods")  # no run of CRNN: LR's, replayed
     monkeypatch.setattr(cost_module, "_study_histories", dict)  # no budget study either
-    assert costed("forecast") == (55, "records")  # none of its own protocol: every protocol's
+    assert costed("forecast") == (54, "records")  # none of its own protocol: every protocol's
+
+
+def test_plan_takes_seconds_per_epoch_from_finished_runs_on_this_processor_first(tmp_path, monkeypatch):
+    """Finished runs of the cell measured their seconds per epoch: the plan uses theirs, made on this
+    processor when any were, else anyone's; without any it models windows/s."""
+    from fathom_bench.datasets import load_dataset_spec
+    from fathom_bench.methods import get_method
+    from fathom_bench.protocol import get_protocol
+    from fathom_bench.records import record_path, write_record
+    from fathom_bench.runner import cost as cost_module
+    from fathom_bench.runner.spec import RunSpec, TrainerSettings
+    from tests.records_factory import make_record
+
+    only_out = cost_module._records
+    monkeypatch.setattr(cost_module, "_records", lambda folders: only_out(folders[:1]))
+    monkeypatch.setattr(cost_module, "_study_histories", dict)
+    here = cost_module._processor()
+    windows = {part: [100, 100] for part in ("train", "val", "test")}
+    run = RunSpec(load_dataset_spec("beijing_air_quality"), get_method("m_lstm"), 9, get_protocol("corrected"),
+                  TrainerSettings(max_epochs=100, patience=20))
+
+    def record(seed: int, seconds: float, cpu: str | None, mkl: str | None, threads: int = 1):
+        rec = make_record("beijing_air_quality", "m_lstm", seed, {"mae": 1.0}, protocol="corrected")
+        rec.update(epochs_run=10, train_seconds=seconds, windows=windows, torch_threads=threads,
+                   config={"trainer": {"max_epochs": 100}}, device={"name": "cpu", "cpu": cpu, "mkl_cbwr": mkl})
+        write_record(record_path(tmp_path, "corrected", "beijing_air_quality", "m_lstm", seed), rec)
+
+    (modelled,) = cost_module.estimate([run], tmp_path)
+    assert modelled.speed_source == "windows/s"
+    record(0, 1000.0, "another processor", None)
+    record(1, 3000.0, "another processor", None)
+    record(2, 500.0, "another processor", None, threads=4)  # not one thread: not a one-thread estimate
+    (other,) = cost_module.estimate([run], tmp_path)
+    assert other.speed_source == "records (2, other processors)"
+    record(3, 50.0, *here)
+    (mine,) = cost_module.estimate([run], tmp_path)
+    assert mine.speed_source == "records (1)"
+    assert (other.epochs, mine.epochs) == (10, 10)
+    # 200 s per epoch (the two one-thread runs elsewhere) against 5 s (the run here); the rest is equal
+    assert other.seconds - mine.seconds == pytest.approx(10 * (200.0 - 5.0))
 
 
 def test_plan_table_has_a_row_per_protocol():
@@ -230,8 +270,8 @@ def test_plan_table_has_a_row_per_protocol():
     costs = [RunCost("a", "fitrec", "crnn", 600.0, 48, "study", "corrected"),
              RunCost("b", "fitrec", "crnn", 1300.0, 104, "study", "forecast")]
     table = render_plan(costs, 2, 1, Path("out"))
-    assert "| fitrec | corrected | crnn | 1 | 48 (study) | 10.0 | 0.17 |" in table
-    assert "| fitrec | forecast | crnn | 1 | 104 (study) | 21.7 | 0.36 |" in table
+    assert "| fitrec | corrected | crnn | 1 | 48 (study) | windows/s | 10.0 | 0.17 |" in table
+    assert "| fitrec | forecast | crnn | 1 | 104 (study) | windows/s | 21.7 | 0.36 |" in table
     assert "total: 0.53 CPU-hours" in table
 
 

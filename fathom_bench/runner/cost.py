@@ -8,6 +8,10 @@ The estimate of one run, in seconds on one CPU thread:
   costed as the slowest measured method on that dataset (or on any dataset), one with nothing to
   train as its overhead only;
 - a forward pass is taken as 1/3 of a training step (backward ~ 2x forward);
+- seconds per epoch, once runs of the cell (dataset, method, protocol; one thread) have finished:
+  their mean `train_seconds / epochs_run`, from those made on this processor (`device.cpu` and
+  `mkl_cbwr` as here) when there are any, else from all of them; the windows/s model was 0.5x to
+  2.6x off the references' measured seconds per epoch, by machine and method;
 - epochs: the mean `epochs_run` of finished records of the same dataset, protocol, method and
   budget under `--out` (early stopping), else the budget study's run of that dataset and method
   replayed at this run's max epochs and patience (`budget_study.simulate`; for `corrected` and
@@ -53,6 +57,9 @@ class RunCost:
     epochs: float
     epochs_source: str  # "records" | "study" | "study, other methods" | "max_epochs" | "none"
     protocol: str = ""
+    #: where seconds per epoch come from: "windows/s" (the benchmark), "study", "records (N)" (this
+    #: processor's, else any), "checkpoint" (a resumed run's own)
+    speed_source: str = "windows/s"
 
 
 def _bench(name: str) -> dict:
@@ -68,6 +75,16 @@ def _records(folders: list[Path]) -> list[dict]:
         except Exception:  # an unreadable record must not stop a cost estimate
             continue
     return recs
+
+
+def _processor(rec: dict | None = None) -> tuple:
+    """The processor a record ran on (its `device`), or this one: model and MKL code path."""
+    if rec is None:
+        from ..numerics import cpu_model, mkl_branch
+
+        return cpu_model(), mkl_branch()
+    device = rec.get("device") or {}
+    return device.get("cpu"), device.get("mkl_cbwr")
 
 
 def _windows_per_task(dataset: str, protocol: str, records: list[dict], data_dir) -> dict:
@@ -120,12 +137,17 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
     overhead = float(_bench("executors.json").get("overhead_seconds_per_run", 5.0))
     records = _records([Path(out), results_dir() / "reference"])
     epochs_seen: dict[tuple, list] = defaultdict(list)
+    seconds_seen: dict[tuple, list] = defaultdict(list)
+    here = _processor()
     for rec in records:
         if rec["status"] == "ok" and not rec.get("quick"):
             trainer = rec.get("config", {}).get("trainer", {})
-            epochs = rec.get("epochs_run", 0) + 1
+            epochs = rec.get("epochs_run", 0)  # epochs trained (its history has as many rows)
             epochs_seen[(rec["dataset"], rec["method"], trainer.get("max_epochs"), rec["protocol"])].append(epochs)
             epochs_seen[(rec["dataset"], rec["method"], trainer.get("max_epochs"), None)].append(epochs)
+            if epochs and rec.get("train_seconds") and rec.get("torch_threads", 1) == 1:
+                seconds_seen[(rec["dataset"], rec["method"], rec["protocol"])].append(
+                    (_processor(rec) == here, rec["train_seconds"] / epochs))
     from ..budget_study import simulate
 
     study = _study_histories()
@@ -163,16 +185,23 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
             source = "study, other methods"
         else:
             epochs, source = t.max_epochs, "max_epochs"
-        epoch_s = (steps + val_steps / 3) * k * b / wps
+        epoch_s, epoch_from = (steps + val_steps / 3) * k * b / wps, "windows/s"
         if source == "study" and run.protocol.name in ("corrected", "forecast") and history:
             # the study measured this run's epochs on this machine type: its own seconds per epoch
-            epoch_s = history[-1]["seconds"] / len(history)
+            epoch_s, epoch_from = history[-1]["seconds"] / len(history), "study"
+        if measured := seconds_seen.get((ds, run.method.key, run.protocol.name)):
+            # what finished runs of this cell took per epoch, on this processor when any ran here: the
+            # benchmark's windows/s was 0.5x to 2.6x off on the machines the references ran on
+            mine = [s for same, s in measured if same]
+            used = mine or [s for _, s in measured]
+            epoch_s = sum(used) / len(used)
+            epoch_from = f"records ({len(used)})" if mine else f"records ({len(used)}, other processors)"
         if (saved := _saved(run, out)) and saved["epoch"]:  # a killed run goes on after its saved epoch,
             done = saved["epoch"]                           # at the seconds per epoch it measured
             epochs = epochs_left(epochs, done, saved["best_epoch"], t.patience, t.max_epochs)
-            epoch_s, source = saved["seconds"] / done, f"{source}; resumes after epoch {done}"
+            epoch_s, epoch_from, source = saved["seconds"] / done, "checkpoint", f"{source}; resumes after epoch {done}"
         costs.append(RunCost(run.key, ds, run.method.key, epochs * epoch_s + test_steps * k * b / (3 * wps) + overhead,
-                             epochs, source, run.protocol.name))
+                             epochs, source, run.protocol.name, epoch_from))
     return costs
 
 
@@ -243,11 +272,11 @@ def render_plan(costs: list[RunCost], planned: int, jobs: int, out: Path, array_
     for c in costs:
         # one row per protocol: the same budget stops at very different epochs under each
         groups[(c.dataset, c.protocol, c.method)].append(c)
-    lines += ["", "| dataset | protocol | method | runs | epochs (source) | min/run | CPU-hours |",
-              "|---|---|---|---:|---|---:|---:|"]
+    lines += ["", "| dataset | protocol | method | runs | epochs (source) | s/epoch from | min/run | CPU-hours |",
+              "|---|---|---|---:|---|---|---:|---:|"]
     for (ds, proto, m), cs in groups.items():
         lines.append(f"| {ds} | {proto} | {m} | {len(cs)} | {cs[0].epochs:.0f} ({cs[0].epochs_source}) | "
-                     f"{cs[0].seconds / 60:.1f} | {sum(c.seconds for c in cs) / 3600:.2f} |")
+                     f"{cs[0].speed_source} | {cs[0].seconds / 60:.1f} | {sum(c.seconds for c in cs) / 3600:.2f} |")
     seconds = [c.seconds for c in costs]
     lines.append("")
     lines.append(f"total: {sum(seconds) / 3600:.2f} CPU-hours (one thread per run)")
@@ -271,8 +300,9 @@ def render_plan(costs: list[RunCost], planned: int, jobs: int, out: Path, array_
                          f"{free / 1024:.1f} GiB available; use --jobs {max(1, int(free // worst))}")
     else:
         lines.append("memory per job: not measured yet (no record with peak_rss_mb; see results/benchmarks)")
-    lines.append("assumptions: measured one-thread windows/s (results/benchmarks/windows_per_second.json), "
-                 "forward = 1/3 of a training step, epochs from finished records of the same budget (same protocol "
+    lines.append("assumptions: seconds per epoch of finished runs of the cell (this processor's first), else "
+                 "measured one-thread windows/s (results/benchmarks/windows_per_second.json) with "
+                 "forward = 1/3 of a training step; epochs from finished records of the same budget (same protocol "
                  "first), else the budget study replayed at it (the method's own run, else the dataset's other "
                  "methods: a guess), else max_epochs (an upper bound with early stopping)")
     return "\n".join(lines)
