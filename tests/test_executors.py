@@ -220,6 +220,10 @@ def test_plan_takes_epochs_from_records_of_the_same_protocol(tmp_path, monkeypat
     assert costed("forecast", "crnn") == (25, "study, other methods")  # no run of CRNN: LR's, replayed
     monkeypatch.setattr(cost_module, "_study_histories", dict)  # no budget study either
     assert costed("forecast") == (54, "records")  # none of its own protocol: every protocol's
+    # no record of CRNN and no study under `paper`: its `corrected` study run stands in, named as such
+    monkeypatch.setattr(cost_module, "_study_histories", lambda: {("beijing_air_quality", "crnn", "corrected"): history})
+    assert costed("paper", "crnn") == (25, "study of corrected")
+    assert costed("corrected", "crnn") == (25, "study")
 
 
 def test_plan_takes_seconds_per_epoch_from_finished_runs_on_this_processor_first(tmp_path, monkeypatch):

@@ -55,7 +55,7 @@ class RunCost:
     method: str
     seconds: float
     epochs: float
-    epochs_source: str  # "records" | "study" | "study, other methods" | "max_epochs" | "none"
+    epochs_source: str  # "records" | "study" | "study of corrected" | "study, other methods" | "max_epochs" | "none"
     protocol: str = ""
     #: where seconds per epoch come from: "windows/s" (the benchmark), "study", "records (N)" (this
     #: processor's, else any), "checkpoint" (a resumed run's own)
@@ -178,7 +178,11 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
         if seen and not t.quick:
             epochs, source = sum(seen) / len(seen), "records"
         elif history and not t.quick:
-            epochs, source = simulate(history, t.max_epochs, t.patience, "val_loss").epochs_run, "study"
+            epochs = simulate(history, t.max_epochs, t.patience, "val_loss").epochs_run
+            # no study under `paper`: its `corrected` run stands in, and says so (FitRec paper runs
+            # stopped at 0.05x (M-Att) to 2x (MLP) the epochs of their `corrected` runs)
+            own = (ds, run.method.key, run.protocol.name) in study
+            source = "study" if own else "study of corrected"
         elif (peers := [h for (d, _, p), h in study.items() if d == ds and p == run.protocol.name]) and not t.quick:
             # no run of this method yet: its dataset's other study runs, replayed at this budget
             epochs = sum(simulate(h, t.max_epochs, t.patience, "val_loss").epochs_run for h in peers) / len(peers)
@@ -186,7 +190,7 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
         else:
             epochs, source = t.max_epochs, "max_epochs"
         epoch_s, epoch_from = (steps + val_steps / 3) * k * b / wps, "windows/s"
-        if source == "study" and run.protocol.name in ("corrected", "forecast") and history:
+        if source == "study" and run.protocol.name in ("corrected", "forecast"):
             # the study measured this run's epochs on this machine type: its own seconds per epoch
             epoch_s, epoch_from = history[-1]["seconds"] / len(history), "study"
         if measured := seconds_seen.get((ds, run.method.key, run.protocol.name)):
