@@ -28,6 +28,8 @@ def _records(out: Path) -> None:
     recs += [make_record("extrasensory", "lr", s, {"f1": 0.4, "ba": 0.6}, protocol="paper") for s in range(2)]
     for i, rec in enumerate(recs):
         rec["train_seconds"] = 900.0 * (i + 1)
+        rec["config"]["trainer"] = {"max_epochs": 5}
+    recs[1]["epochs_run"] = recs[2]["epochs_run"] = 5  # LR seeds 1 and 2 ran until max epochs stopped them
     write_runs(out, recs)
 
 
@@ -47,7 +49,9 @@ def test_every_cell_has_a_status(tmp_path):
     cells = {(c.protocol, c.dataset, c.method): c for c in reference_coverage(tmp_path, _cfg())}
     # 2 datasets x 4 rows (3 methods + floor) under corrected and paper, Air Quality also under forecast
     assert len(cells) == 4 * 2 + 4 * 2 + 4
-    assert cells[("corrected", "extrasensory", "lr")].status == "complete"
+    lr = cells[("corrected", "extrasensory", "lr")]
+    assert (lr.status, lr.at_cap) == ("complete", 2)
+    assert cells[("corrected", "extrasensory", "fathom")].at_cap == 0  # stopped early: 1 of 5 epochs
     fathom = cells[("corrected", "extrasensory", "fathom")]
     assert (fathom.status, fathom.done, fathom.wanted) == ("running", 2, 4)
     # CPU-hours count every record, the failed one too: 900 * (5 + 6 + 7) s
@@ -55,6 +59,18 @@ def test_every_cell_has_a_status(tmp_path):
     assert cells[("corrected", "extrasensory", "m_lstm")].status == "not run"
     assert cells[("paper", "extrasensory", "lr")].status == "complete"  # 2 of the 2 `paper` wants
     assert cells[("forecast", "beijing_air_quality", "fathom")].status == "not run"
+
+
+def test_at_cap_is_a_trained_run_that_max_epochs_stopped():
+    from fathom_bench.coverage import at_cap
+
+    def rec(epochs_run, max_epochs):
+        return {"epochs_run": epochs_run, "config": {"trainer": {"max_epochs": max_epochs}}}
+
+    assert at_cap(rec(150, 150)) and at_cap(rec(1, 1))  # M-Att's one-epoch script is at its cap too
+    assert not at_cap(rec(43, 150))  # early stopping fired
+    assert not at_cap(rec(0, 150))  # nothing trained by epochs (LR in closed form, persistence)
+    assert not at_cap({"epochs_run": 5, "config": {}})  # no cap recorded: not claimed
 
 
 def test_a_dataset_without_a_standard_budget_is_marked(tmp_path, monkeypatch):
@@ -80,11 +96,11 @@ def test_render_marks_every_cell(tmp_path):
     header, _, *rows = text.splitlines()
     assert header == ("| Method | corrected: ExtraSensory | corrected: Air Quality | forecast: Air Quality | "
                       "paper: ExtraSensory | paper: Air Quality |")
-    assert rows[0] == "| LR | 4/4 | not run | not run | 2/2 | not run |"
+    assert rows[0] == "| LR | 4/4, 2 at cap | not run | not run | 2/2 | not run |"
     assert rows[2] == "| FATHOM | 2/4 running | not run | not run | not run | not run |"
     assert rows[-1] == "| CPU-hours of training spent | 7.00 | 0.00 | 0.00 | 4.25 | 0.00 |"
     rows = coverage_csv(cells).splitlines()
-    assert rows[0] == "protocol,dataset,dataset_name,method,name,done,wanted,cpu_hours,status"
+    assert rows[0] == "protocol,dataset,dataset_name,method,name,done,wanted,cpu_hours,status,at_cap"
     assert len(rows) == 1 + len(cells)
 
 
