@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .datasets.spec import load_dataset_spec
-from .records import iter_runs
+from .records import at_cap, iter_runs
 
 REFERENCE_PROTOCOLS = ("corrected", "forecast", "paper")
 
@@ -50,13 +50,6 @@ class Cell:
     status: str  # complete | running | not run | no budget
     #: of the `done` seeds, the runs max epochs stopped rather than early stopping (`at_cap`)
     at_cap: int = 0
-
-
-def at_cap(rec: dict) -> bool:
-    """A run that trained until its max epochs: early stopping never fired, so its validation loss
-    had improved within the last `patience` epochs when the budget ended it."""
-    cap = ((rec.get("config") or {}).get("trainer") or {}).get("max_epochs")
-    return bool(cap and rec.get("epochs_run") and rec["epochs_run"] >= cap)
 
 
 def reference_coverage(records: Path, cfg: dict) -> list[Cell]:

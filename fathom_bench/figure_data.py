@@ -13,7 +13,7 @@ import numpy as np
 
 from .documents import read_document
 from .errors import BadInput
-from .records import Run, iter_runs
+from .records import Run, at_cap, iter_runs, trainer_of
 
 
 @dataclass
@@ -36,11 +36,11 @@ class SavedAttention:
 
     def caption(self) -> str:
         r = self.record
-        trainer = (r.get("config") or {}).get("trainer") or {}
+        trainer = trainer_of(r)
         budget = f"{r.get('epochs_run', '?')} of max {trainer.get('max_epochs', '?')} epochs"
         if trainer.get("limit_train_batches"):
             budget += f", {trainer['limit_train_batches']} batches each"
-        if not self.quick and isinstance(r.get("epochs_run"), int) and r["epochs_run"] >= int(trainer.get("max_epochs") or 0):
+        if not self.quick and at_cap(r):
             budget += ", stopped by that budget before early stopping: not shown to converge"
         where = shown_path(self.run.path)
         return (f"{r.get('method_name') or r['method']} on {r['dataset']}, seed {r['seed']}, protocol {r['protocol']}, "

@@ -51,6 +51,18 @@ def computed_fields(record: dict) -> dict:
     return out
 
 
+def trainer_of(rec: dict) -> dict:
+    """A record's trainer settings (`config.trainer`: max_epochs, patience, ...), {} when it has none."""
+    return (rec.get("config") or {}).get("trainer") or {}
+
+
+def at_cap(rec: dict) -> bool:
+    """A run that trained until its max epochs: early stopping never fired, so its validation loss
+    had improved within the last `patience` epochs when the budget ended it."""
+    cap = trainer_of(rec).get("max_epochs")
+    return bool(cap and rec.get("epochs_run") and rec["epochs_run"] >= cap)
+
+
 def record_budget(rec: dict) -> str:
     """A record's training budget: its `budget` label, else (older records) quick or full."""
     return rec.get("budget") or ("quick" if rec.get("quick") else "full")

@@ -62,7 +62,7 @@ def test_every_cell_has_a_status(tmp_path):
 
 
 def test_at_cap_is_a_trained_run_that_max_epochs_stopped():
-    from fathom_bench.coverage import at_cap
+    from fathom_bench.records import at_cap
 
     def rec(epochs_run, max_epochs):
         return {"epochs_run": epochs_run, "config": {"trainer": {"max_epochs": max_epochs}}}

@@ -240,7 +240,7 @@ def test_plan_takes_seconds_per_epoch_from_finished_runs_on_this_processor_first
     only_out = cost_module._records
     monkeypatch.setattr(cost_module, "_records", lambda folders: only_out(folders[:1]))
     monkeypatch.setattr(cost_module, "_study_histories", dict)
-    here = cost_module._processor()
+    here = cost_module.this_processor()
     windows = {part: [100, 100] for part in ("train", "val", "test")}
     run = RunSpec(load_dataset_spec("beijing_air_quality"), get_method("m_lstm"), 9, get_protocol("corrected"),
                   TrainerSettings(max_epochs=100, patience=20))
@@ -252,15 +252,15 @@ def test_plan_takes_seconds_per_epoch_from_finished_runs_on_this_processor_first
         write_record(record_path(tmp_path, "corrected", "beijing_air_quality", "m_lstm", seed), rec)
 
     (modelled,) = cost_module.estimate([run], tmp_path)
-    assert modelled.speed_source == "windows/s"
+    assert modelled.epoch_seconds_from == "windows/s"
     record(0, 1000.0, "another processor", None)
     record(1, 3000.0, "another processor", None)
     record(2, 500.0, "another processor", None, threads=4)  # not one thread: not a one-thread estimate
     (other,) = cost_module.estimate([run], tmp_path)
-    assert other.speed_source == "records (2, other processors)"
+    assert other.epoch_seconds_from == "records (2, other processors)"
     record(3, 50.0, *here)
     (mine,) = cost_module.estimate([run], tmp_path)
-    assert mine.speed_source == "records (1)"
+    assert mine.epoch_seconds_from == "records (1)"
     assert (other.epochs, mine.epochs) == (10, 10)
     # 200 s per epoch (the two one-thread runs elsewhere) against 5 s (the run here); the rest is equal
     assert other.seconds - mine.seconds == pytest.approx(10 * (200.0 - 5.0))

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..paths import results_dir
-from ..records import iter_runs
+from ..records import iter_runs, trainer_of
 
 BENCH = "benchmarks"
 
@@ -59,7 +59,7 @@ class RunCost:
     protocol: str = ""
     #: where seconds per epoch come from: "windows/s" (the benchmark), "study", "records (N)" (this
     #: processor's, else any), "checkpoint" (a resumed run's own)
-    speed_source: str = "windows/s"
+    epoch_seconds_from: str = "windows/s"
 
 
 def _bench(name: str) -> dict:
@@ -77,12 +77,15 @@ def _records(folders: list[Path]) -> list[dict]:
     return recs
 
 
-def _processor(rec: dict | None = None) -> tuple:
-    """The processor a record ran on (its `device`), or this one: model and MKL code path."""
-    if rec is None:
-        from ..numerics import cpu_model, mkl_branch
+def this_processor() -> tuple:
+    """This machine's processor as records name it: model and MKL code path."""
+    from ..numerics import cpu_model, mkl_branch
 
-        return cpu_model(), mkl_branch()
+    return cpu_model(), mkl_branch()
+
+
+def record_processor(rec: dict) -> tuple:
+    """The processor a record ran on (its `device`): model and MKL code path."""
     device = rec.get("device") or {}
     return device.get("cpu"), device.get("mkl_cbwr")
 
@@ -138,16 +141,16 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
     records = _records([Path(out), results_dir() / "reference"])
     epochs_seen: dict[tuple, list] = defaultdict(list)
     seconds_seen: dict[tuple, list] = defaultdict(list)
-    here = _processor()
+    here = this_processor()
     for rec in records:
         if rec["status"] == "ok" and not rec.get("quick"):
-            trainer = rec.get("config", {}).get("trainer", {})
+            trainer = trainer_of(rec)
             epochs = rec.get("epochs_run", 0)  # epochs trained (its history has as many rows)
             epochs_seen[(rec["dataset"], rec["method"], trainer.get("max_epochs"), rec["protocol"])].append(epochs)
             epochs_seen[(rec["dataset"], rec["method"], trainer.get("max_epochs"), None)].append(epochs)
             if epochs and rec.get("train_seconds") and rec.get("torch_threads", 1) == 1:
                 seconds_seen[(rec["dataset"], rec["method"], rec["protocol"])].append(
-                    (_processor(rec) == here, rec["train_seconds"] / epochs))
+                    (record_processor(rec) == here, rec["train_seconds"] / epochs))
     from ..budget_study import simulate
 
     study = _study_histories()
@@ -189,23 +192,23 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
             source = "study, other methods"
         else:
             epochs, source = t.max_epochs, "max_epochs"
-        epoch_s, epoch_from = (steps + val_steps / 3) * k * b / wps, "windows/s"
-        if source == "study" and run.protocol.name in ("corrected", "forecast"):
-            # the study measured this run's epochs on this machine type: its own seconds per epoch
-            epoch_s, epoch_from = history[-1]["seconds"] / len(history), "study"
+        epoch_s, epoch_seconds_from = (steps + val_steps / 3) * k * b / wps, "windows/s"
+        if source == "study":
+            # the study measured this run's own epochs (its method and protocol): its seconds per epoch
+            epoch_s, epoch_seconds_from = history[-1]["seconds"] / len(history), "study"
         if measured := seconds_seen.get((ds, run.method.key, run.protocol.name)):
             # what finished runs of this cell took per epoch, on this processor when any ran here: the
             # benchmark's windows/s was 0.5x to 2.6x off on the machines the references ran on
             mine = [s for same, s in measured if same]
             used = mine or [s for _, s in measured]
             epoch_s = sum(used) / len(used)
-            epoch_from = f"records ({len(used)})" if mine else f"records ({len(used)}, other processors)"
+            epoch_seconds_from = f"records ({len(used)})" if mine else f"records ({len(used)}, other processors)"
         if (saved := _saved(run, out)) and saved["epoch"]:  # a killed run goes on after its saved epoch,
             done = saved["epoch"]                           # at the seconds per epoch it measured
             epochs = epochs_left(epochs, done, saved["best_epoch"], t.patience, t.max_epochs)
-            epoch_s, epoch_from, source = saved["seconds"] / done, "checkpoint", f"{source}; resumes after epoch {done}"
+            epoch_s, epoch_seconds_from, source = saved["seconds"] / done, "checkpoint", f"{source}; resumes after epoch {done}"
         costs.append(RunCost(run.key, ds, run.method.key, epochs * epoch_s + test_steps * k * b / (3 * wps) + overhead,
-                             epochs, source, run.protocol.name, epoch_from))
+                             epochs, source, run.protocol.name, epoch_seconds_from))
     return costs
 
 
@@ -280,7 +283,7 @@ def render_plan(costs: list[RunCost], planned: int, jobs: int, out: Path, array_
               "|---|---|---|---:|---|---|---:|---:|"]
     for (ds, proto, m), cs in groups.items():
         lines.append(f"| {ds} | {proto} | {m} | {len(cs)} | {cs[0].epochs:.0f} ({cs[0].epochs_source}) | "
-                     f"{cs[0].speed_source} | {cs[0].seconds / 60:.1f} | {sum(c.seconds for c in cs) / 3600:.2f} |")
+                     f"{cs[0].epoch_seconds_from} | {cs[0].seconds / 60:.1f} | {sum(c.seconds for c in cs) / 3600:.2f} |")
     seconds = [c.seconds for c in costs]
     lines.append("")
     lines.append(f"total: {sum(seconds) / 3600:.2f} CPU-hours (one thread per run)")

@@ -10,7 +10,7 @@ from ..datasets.spec import load_dataset_spec
 from ..errors import BadInput
 from ..methods import get_method
 from ..protocol import get_protocol
-from ..records import iter_runs, record_budget
+from ..records import iter_runs, record_budget, trainer_of
 from . import tracking
 from .execution import Execution, check_out
 from .grid import GridReport, run_grid
@@ -27,7 +27,7 @@ def stored_grid(results: Path, protocol: str, exclude_method: str) -> dict[str, 
         if rec["status"] != "ok" or rec["method"] == exclude_method:
             continue
         seeds.setdefault(rec["dataset"], set()).add(int(rec["seed"]))
-        trainer = dict((rec.get("config") or {}).get("trainer") or {})
+        trainer = dict(trainer_of(rec))
         trainer["budget"] = record_budget(rec)  # a label, not hashed
         trainers.setdefault(rec["dataset"], Counter())[tuple(sorted(trainer.items()))] += 1
     return {ds: (sorted(s), dict(trainers[ds].most_common(1)[0][0])) for ds, s in seeds.items()}
