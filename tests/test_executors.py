@@ -195,8 +195,10 @@ def test_plan_takes_epochs_from_records_of_the_same_protocol(tmp_path, monkeypat
     from fathom_bench.runner.spec import RunSpec, TrainerSettings
     from tests.records_factory import make_record
 
-    only_out = cost_module._records
-    monkeypatch.setattr(cost_module, "_records", lambda folders: only_out(folders[:1]))  # not the committed ones
+    from fathom_bench.records import iter_runs
+
+    # the records under the test's --out only, not the committed ones
+    monkeypatch.setattr(cost_module, "_records", lambda out: [r.record for r in iter_runs(out)])
 
     windows = {part: [100, 100] for part in ("train", "val", "test")}
     for protocol, epochs_run in (("corrected", 9), ("paper", 99)):
@@ -237,8 +239,9 @@ def test_plan_takes_seconds_per_epoch_from_finished_runs_on_this_processor_first
     from fathom_bench.runner.spec import RunSpec, TrainerSettings
     from tests.records_factory import make_record
 
-    only_out = cost_module._records
-    monkeypatch.setattr(cost_module, "_records", lambda folders: only_out(folders[:1]))
+    from fathom_bench.records import iter_runs
+
+    monkeypatch.setattr(cost_module, "_records", lambda out: [r.record for r in iter_runs(out)])
     monkeypatch.setattr(cost_module, "_study_histories", dict)
     here = cost_module.this_processor()
     windows = {part: [100, 100] for part in ("train", "val", "test")}
@@ -266,6 +269,22 @@ def test_plan_takes_seconds_per_epoch_from_finished_runs_on_this_processor_first
     assert other.seconds - mine.seconds == pytest.approx(10 * (200.0 - 5.0))
 
 
+def test_plan_reads_the_references_once_when_they_are_the_out_folder(tmp_path, monkeypatch):
+    """`--out results/reference` (how the grid runs) is also the committed references: read twice, a
+    cell's "records (N)" would count each run twice."""
+    from fathom_bench.records import record_path, write_record
+    from fathom_bench.runner import cost as cost_module
+    from tests.records_factory import make_record
+
+    monkeypatch.setattr(cost_module, "results_dir", lambda: tmp_path / "results")
+    for out, seed in ((tmp_path / "results" / "reference", 0), (tmp_path / "scratch", 1)):
+        write_record(record_path(out, "corrected", "fitrec", "mlp", seed),
+                     make_record("fitrec", "mlp", seed, {"mae": 1.0}, protocol="corrected"))
+    monkeypatch.chdir(tmp_path)
+    assert [r["seed"] for r in cost_module._records(Path("results/reference"))] == [0]
+    assert sorted(r["seed"] for r in cost_module._records(tmp_path / "scratch")) == [0, 1]
+
+
 def test_plan_table_has_a_row_per_protocol():
     """One method under two protocols is two rows, each with its own epochs: the same budget stops
     at very different epochs under each (FitRec: 48 `corrected`, 104 `forecast`)."""
@@ -277,6 +296,19 @@ def test_plan_table_has_a_row_per_protocol():
     assert "| fitrec | corrected | crnn | 1 | 48 (study) | windows/s | 10.0 | 0.17 |" in table
     assert "| fitrec | forecast | crnn | 1 | 104 (study) | windows/s | 21.7 | 0.36 |" in table
     assert "total: 0.53 CPU-hours" in table
+
+
+def test_plan_table_gives_a_resumed_run_its_own_row():
+    """A run that goes on from its checkpoint costs what it has left, at its own seconds per epoch:
+    it is a row of its own, not the figures shown for the cell's fresh runs."""
+    from fathom_bench.runner.cost import RunCost, render_plan
+
+    costs = [RunCost("s2", "fitrec", "fathom", 3000.0, 62, "records; resumes after epoch 88", "paper", "checkpoint"),
+             RunCost("s3", "fitrec", "fathom", 6000.0, 140, "records", "paper", "records (2)"),
+             RunCost("s4", "fitrec", "fathom", 6000.0, 140, "records", "paper", "records (2)")]
+    table = render_plan(costs, 5, 1, Path("out"))
+    assert "| fitrec | paper | fathom | 1 | 62 (records; resumes after epoch 88) | checkpoint | 50.0 | 0.83 |" in table
+    assert "| fitrec | paper | fathom | 2 | 140 (records) | records (2) | 100.0 | 3.33 |" in table
 
 
 def test_a_record_names_the_commit_its_process_started_on(tmp_path, monkeypatch):

@@ -67,9 +67,11 @@ def _bench(name: str) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _records(folders: list[Path]) -> list[dict]:
+def _records(out: Path) -> list[dict]:
+    """The records under `out` and the committed references, each folder read once (`out` is
+    usually the references themselves: counted twice, a cell's "records (N)" would say 2N)."""
     recs = []
-    for folder in folders:
+    for folder in dict.fromkeys(f.resolve() for f in (Path(out), results_dir() / "reference")):
         try:
             recs += [r.record for r in iter_runs(folder)]
         except Exception:  # an unreadable record must not stop a cost estimate
@@ -138,7 +140,7 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
     for (ds, _), wps in speed.items():
         slowest[ds] = min(slowest[ds], wps)
     overhead = float(_bench("executors.json").get("overhead_seconds_per_run", 5.0))
-    records = _records([Path(out), results_dir() / "reference"])
+    records = _records(out)
     epochs_seen: dict[tuple, list] = defaultdict(list)
     seconds_seen: dict[tuple, list] = defaultdict(list)
     here = this_processor()
@@ -248,7 +250,7 @@ def before_deadline(costs: list[RunCost], slots: int, now: float, deadline: floa
 def peak_rss_mb(datasets: list[str], out: Path) -> dict[str, float]:
     """Largest measured peak RSS per job (MiB) for each dataset, from records, else the benchmark."""
     found: dict[str, float] = {}
-    for rec in _records([Path(out), results_dir() / "reference"]):
+    for rec in _records(out):
         if rec.get("peak_rss_mb"):
             found[rec["dataset"]] = max(found.get(rec["dataset"], 0.0), float(rec["peak_rss_mb"]))
     bench = _bench("peak_rss.json").get("peak_rss_mb", {})
@@ -277,13 +279,15 @@ def render_plan(costs: list[RunCost], planned: int, jobs: int, out: Path, array_
         return "\n".join(lines)
     groups: dict[tuple, list[RunCost]] = defaultdict(list)
     for c in costs:
-        # one row per protocol: the same budget stops at very different epochs under each
-        groups[(c.dataset, c.protocol, c.method)].append(c)
+        # one row per protocol: the same budget stops at very different epochs under each; and one per
+        # source, so a run that resumes from its checkpoint is not shown as its cell's fresh runs
+        groups[(c.dataset, c.protocol, c.method, c.epochs_source, c.epoch_seconds_from)].append(c)
     lines += ["", "| dataset | protocol | method | runs | epochs (source) | s/epoch from | min/run | CPU-hours |",
               "|---|---|---|---:|---|---|---:|---:|"]
-    for (ds, proto, m), cs in groups.items():
-        lines.append(f"| {ds} | {proto} | {m} | {len(cs)} | {cs[0].epochs:.0f} ({cs[0].epochs_source}) | "
-                     f"{cs[0].epoch_seconds_from} | {cs[0].seconds / 60:.1f} | {sum(c.seconds for c in cs) / 3600:.2f} |")
+    for (ds, proto, m, source, seconds_from), cs in groups.items():
+        hours = sum(c.seconds for c in cs) / 3600
+        lines.append(f"| {ds} | {proto} | {m} | {len(cs)} | {sum(c.epochs for c in cs) / len(cs):.0f} ({source}) | "
+                     f"{seconds_from} | {hours * 60 / len(cs):.1f} | {hours:.2f} |")
     seconds = [c.seconds for c in costs]
     lines.append("")
     lines.append(f"total: {sum(seconds) / 3600:.2f} CPU-hours (one thread per run)")
