@@ -103,7 +103,8 @@ def budget_study(args) -> int:
         runs = plan_study(cfg, args.datasets, args.methods, args.protocol, execution.resolved_accelerator(),
                           args.data_dir, out, args.max_epochs)
         if args.plan:
-            from .runner.cost import estimate, render_plan
+            from .runner.cost import estimate
+            from .runner.schedule import render_plan
             from .runner.grid import pending
 
             todo, _ = pending(runs, out)

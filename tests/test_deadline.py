@@ -12,9 +12,9 @@ import pytest
 from fathom_bench.cli import main
 from fathom_bench.errors import BadInput
 from fathom_bench.records import iter_runs
-from fathom_bench.runner import cost
+from fathom_bench.runner import cost, schedule
 from fathom_bench.runner.execution import parse_deadline
-from fathom_bench.runner.cost import DEADLINE_MARGIN
+from fathom_bench.runner.schedule import DEADLINE_MARGIN
 
 TABLE = str(Path(__file__).parent / "fixtures" / "table_synthetic.yaml")
 NOW = datetime(2026, 12, 6, 6, 30, 15).timestamp()
@@ -100,9 +100,9 @@ def test_plan_simulates_the_grid_s_rule():
     costs = [cost.RunCost(k, "fitrec", m, s * minute, 1, "test", "paper")
              for k, m, s in [("a", "fathom", 40), ("b", "fathom", 40), ("c", "crnn", 50), ("d", "mlp", 10),
                              ("e", "lr", 30)]]
-    started, last = cost.before_deadline(costs, 2, now=0.0, deadline=80 * minute)
+    started, last = schedule.before_deadline(costs, 2, now=0.0, deadline=80 * minute)
     assert [c.key for c in started] == ["a", "b", "d", "e"] and last == 70 * minute
-    table = cost.render_plan(costs, 5, 2, Path("out"), deadline=NOW + 80 * minute, now=NOW)
+    table = schedule.render_plan(costs, 5, 2, Path("out"), deadline=NOW + 80 * minute, now=NOW)
     assert "with --deadline 2026-12-06 07:50: 4 of 5 runs start (2.00 CPU-hours, the last ending about " \
            "2026-12-06 07:40); left for later: crnn 1" in table
 

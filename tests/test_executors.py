@@ -112,7 +112,7 @@ def test_plan_prints_cost_trains_nothing_and_warns_on_memory(tmp_path, capsys):
 
 
 def test_plan_wall_time_is_the_schedule_of_the_estimates():
-    from fathom_bench.runner.cost import makespan
+    from fathom_bench.runner.schedule import makespan
 
     assert makespan([4, 3, 3, 2], 2) == 6 and makespan([5, 1], 4) == 5 and makespan([1, 1, 1], 1) == 3
 
@@ -269,6 +269,52 @@ def test_plan_takes_seconds_per_epoch_from_finished_runs_on_this_processor_first
     assert other.seconds - mine.seconds == pytest.approx(10 * (200.0 - 5.0))
 
 
+def test_plan_scales_study_seconds_to_this_processor_by_the_other_cells(tmp_path, monkeypatch):
+    """The study ran on another machine: a cell costed from its seconds per epoch takes them times the
+    median ratio of this processor's finished runs to the study over the dataset's other cells, when
+    there are at least SCALE_CELLS of them (Air Quality `forecast` ran 1.8x to 3.5x slower here)."""
+    from fathom_bench.datasets import load_dataset_spec
+    from fathom_bench.methods import get_method
+    from fathom_bench.protocol import get_protocol
+    from fathom_bench.records import iter_runs, record_path, write_record
+    from fathom_bench.runner import cost as cost_module
+    from fathom_bench.runner.spec import RunSpec, TrainerSettings
+    from tests.records_factory import make_record
+
+    monkeypatch.setattr(cost_module, "_records", lambda out: [r.record for r in iter_runs(out)])
+    history = [{"epoch": e, "seconds": 2.0 * (e + 1), "val_loss": abs(e - 4)} for e in range(25)]  # 2 s/epoch
+    methods = ("mlp", "crnn", "s_lstm", "m_lstm")
+    monkeypatch.setattr(cost_module, "_study_histories",
+                        lambda: {("beijing_air_quality", m, "forecast"): history for m in methods})
+    here = cost_module.this_processor()
+    windows = {part: [100, 100] for part in ("train", "val", "test")}
+
+    def finished(method: str, epoch_seconds: float):
+        rec = make_record("beijing_air_quality", method, 0, {"mae": 1.0}, protocol="forecast")
+        rec.update(epochs_run=10, train_seconds=10 * epoch_seconds, windows=windows, torch_threads=1,
+                   config={"trainer": {"max_epochs": 100}}, device={"name": "cpu", "cpu": here[0], "mkl_cbwr": here[1]})
+        write_record(record_path(tmp_path, "forecast", "beijing_air_quality", method, 0), rec)
+
+    def m_lstm():
+        run = RunSpec(load_dataset_spec("beijing_air_quality"), get_method("m_lstm"), 1, get_protocol("forecast"),
+                      TrainerSettings(max_epochs=100, patience=20))
+        (cost,) = cost_module.estimate([run], tmp_path)
+        return cost
+
+    rec = make_record("beijing_air_quality", "lr", 0, {"mae": 1.0}, protocol="forecast")  # its window counts only
+    rec.update(windows=windows, config={"trainer": {"max_epochs": 1}})
+    write_record(record_path(tmp_path, "forecast", "beijing_air_quality", "lr", 0), rec)
+    unscaled = m_lstm()
+    assert unscaled.epoch_seconds_from == "study"
+    finished("mlp", 4.0)
+    finished("crnn", 5.0)
+    assert m_lstm().epoch_seconds_from == "study"  # two cells: too few for a median
+    finished("s_lstm", 8.0)
+    scaled = m_lstm()  # ratios 2, 2.5, 4: median 2.5
+    assert scaled.epoch_seconds_from == "study x 2.50 (this processor, 3 cells)"
+    assert scaled.seconds - unscaled.seconds == pytest.approx(scaled.epochs * (2.5 - 1) * 2.0)
+
+
 def test_plan_reads_the_references_once_when_they_are_the_out_folder(tmp_path, monkeypatch):
     """`--out results/reference` (how the grid runs) is also the committed references: read twice, a
     cell's "records (N)" would count each run twice."""
@@ -288,7 +334,8 @@ def test_plan_reads_the_references_once_when_they_are_the_out_folder(tmp_path, m
 def test_plan_table_has_a_row_per_protocol():
     """One method under two protocols is two rows, each with its own epochs: the same budget stops
     at very different epochs under each (FitRec: 48 `corrected`, 104 `forecast`)."""
-    from fathom_bench.runner.cost import RunCost, render_plan
+    from fathom_bench.runner.cost import RunCost
+    from fathom_bench.runner.schedule import render_plan
 
     costs = [RunCost("a", "fitrec", "crnn", 600.0, 48, "study", "corrected"),
              RunCost("b", "fitrec", "crnn", 1300.0, 104, "study", "forecast")]
@@ -301,7 +348,8 @@ def test_plan_table_has_a_row_per_protocol():
 def test_plan_table_gives_a_resumed_run_its_own_row():
     """A run that goes on from its checkpoint costs what it has left, at its own seconds per epoch:
     it is a row of its own, not the figures shown for the cell's fresh runs."""
-    from fathom_bench.runner.cost import RunCost, render_plan
+    from fathom_bench.runner.cost import RunCost
+    from fathom_bench.runner.schedule import render_plan
 
     costs = [RunCost("s2", "fitrec", "fathom", 3000.0, 62, "records; resumes after epoch 88", "paper", "checkpoint"),
              RunCost("s3", "fitrec", "fathom", 6000.0, 140, "records", "paper", "records (2)"),

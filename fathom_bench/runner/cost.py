@@ -1,4 +1,4 @@
-"""`reproduce --plan`: what the runs left will cost, before anything trains.
+"""What each run left will cost, before anything trains (`reproduce --plan` reports it: `schedule`).
 
 The estimate of one run, in seconds on one CPU thread:
     epochs x (train steps x K x B / train windows-per-second
@@ -11,7 +11,10 @@ The estimate of one run, in seconds on one CPU thread:
 - seconds per epoch, once runs of the cell (dataset, method, protocol; one thread) have finished:
   their mean `train_seconds / epochs_run`, from those made on this processor (`device.cpu` and
   `mkl_cbwr` as here) when there are any, else from all of them; the windows/s model was 0.5x to
-  2.6x off the references' measured seconds per epoch, by machine and method;
+  2.6x off the references' measured seconds per epoch, by machine and method; a cell costed from
+  the study's seconds per epoch takes them times `study_scale` when this processor has finished
+  runs of at least `SCALE_CELLS` other cells of its dataset and protocol (the study ran elsewhere:
+  Air Quality `forecast` took 1.8x to 3.5x its figures here);
 - epochs: the mean `epochs_run` of finished records of the same dataset, protocol, method and
   budget under `--out` (early stopping), else the budget study's run of that dataset and method
   replayed at this run's max epochs and patience (`budget_study.simulate`; for `corrected` and
@@ -29,12 +32,10 @@ committed references, else `results/benchmarks/peak_rss.json`.
 
 from __future__ import annotations
 
-import heapq
 import json
 import math
-import os
-import time
-from collections import Counter, defaultdict
+import statistics
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,9 +44,9 @@ from ..records import iter_runs, trainer_of
 
 BENCH = "benchmarks"
 
-#: --deadline: a run starts only while this many times its estimated duration fits before the deadline
-#: (estimates are means over seeds; FitRec seeds of one method took 0.5x to 1.25x the mean, S-LSTM up to 2x)
-DEADLINE_MARGIN = 1.25
+#: study_scale: the fewest cells whose ratio of this processor's seconds per epoch to the study's
+#: make a median worth applying (one cell, say LR's 0.1 s epochs of mostly overhead, says little)
+SCALE_CELLS = 3
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,8 @@ class RunCost:
     epochs: float
     epochs_source: str  # "records" | "study" | "study of corrected" | "study, other methods" | "max_epochs" | "none"
     protocol: str = ""
-    #: where seconds per epoch come from: "windows/s" (the benchmark), "study", "records (N)" (this
-    #: processor's, else any), "checkpoint" (a resumed run's own)
+    #: where seconds per epoch come from: "windows/s" (the benchmark), "study" (or "study x R": scaled
+    #: to this processor), "records (N)" (this processor's, else any), "checkpoint" (a resumed run's own)
     epoch_seconds_from: str = "windows/s"
 
 
@@ -113,6 +114,22 @@ def _study_histories() -> dict[tuple, list]:
         return {}
 
 
+def _study_epoch_seconds(history: list) -> float:
+    return history[-1]["seconds"] / len(history)
+
+
+def study_scale(study: dict[tuple, list], seconds_seen: dict[tuple, list]) -> dict[tuple, tuple[float, int]]:
+    """{(dataset, protocol): (median ratio, cells)}: over the cells with both a study run and finished
+    runs on this processor, the median of their mean seconds per epoch here to the study's; only where
+    at least SCALE_CELLS cells have both."""
+    ratios: dict[tuple, list] = defaultdict(list)
+    for (ds, method, protocol), measured in seconds_seen.items():
+        mine = [s for same, s in measured if same]
+        if mine and (history := study.get((ds, method, protocol))):
+            ratios[(ds, protocol)].append(sum(mine) / len(mine) / _study_epoch_seconds(history))
+    return {key: (statistics.median(r), len(r)) for key, r in ratios.items() if len(r) >= SCALE_CELLS}
+
+
 def _saved(run, out: Path) -> dict | None:
     """This run's mid-fit checkpoint under `out` (`resume.saved`), None when there is none of its config."""
     from ..records import checkpoint_path, record_path
@@ -156,6 +173,7 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
     from ..budget_study import simulate
 
     study = _study_histories()
+    scale = study_scale(study, seconds_seen)
     windows_cache: dict[tuple, dict] = {}
     costs = []
     for run in runs:
@@ -197,7 +215,10 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
         epoch_s, epoch_seconds_from = (steps + val_steps / 3) * k * b / wps, "windows/s"
         if source == "study":
             # the study measured this run's own epochs (its method and protocol): its seconds per epoch
-            epoch_s, epoch_seconds_from = history[-1]["seconds"] / len(history), "study"
+            epoch_s, epoch_seconds_from = _study_epoch_seconds(history), "study"
+            if scaled := scale.get(key):
+                epoch_s *= scaled[0]
+                epoch_seconds_from = f"study x {scaled[0]:.2f} (this processor, {scaled[1]} cells)"
         if measured := seconds_seen.get((ds, run.method.key, run.protocol.name)):
             # what finished runs of this cell took per epoch, on this processor when any ran here: the
             # benchmark's windows/s was 0.5x to 2.6x off on the machines the references ran on
@@ -214,39 +235,6 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
     return costs
 
 
-def makespan(seconds: list[float], slots: int) -> float:
-    """Wall time of the runs on `slots` parallel workers, longest run first to the least busy slot."""
-    loads = [0.0] * max(1, slots)
-    for s in sorted(seconds, reverse=True):
-        heapq.heapreplace(loads, loads[0] + s)
-    return max(loads)
-
-
-def clock(seconds: float) -> str:
-    """An epoch second as local date and time, as --deadline lines print it."""
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds))
-
-
-def start_by(cost: RunCost, deadline: float) -> float:
-    """The latest epoch second at which a run may start under --deadline (the grid's rule)."""
-    return deadline - DEADLINE_MARGIN * cost.seconds
-
-
-def before_deadline(costs: list[RunCost], slots: int, now: float, deadline: float) -> tuple[list[RunCost], float]:
-    """The runs that start before `deadline` when `slots` workers take them in order, each skipping
-    a run whose start_by has passed (as the grid does), and when the last of them ends (estimate)."""
-    free = [now] * max(1, slots)
-    started, last = [], now
-    for c in costs:
-        at = heapq.heappop(free)
-        if at <= start_by(c, deadline):
-            started.append(c)
-            at += c.seconds
-            last = max(last, at)
-        heapq.heappush(free, at)
-    return started, last
-
-
 def peak_rss_mb(datasets: list[str], out: Path) -> dict[str, float]:
     """Largest measured peak RSS per job (MiB) for each dataset, from records, else the benchmark."""
     found: dict[str, float] = {}
@@ -255,65 +243,3 @@ def peak_rss_mb(datasets: list[str], out: Path) -> dict[str, float]:
             found[rec["dataset"]] = max(found.get(rec["dataset"], 0.0), float(rec["peak_rss_mb"]))
     bench = _bench("peak_rss.json").get("peak_rss_mb", {})
     return {ds: found.get(ds) or bench.get(ds) for ds in datasets if found.get(ds) or bench.get(ds)}
-
-
-def available_memory_mb() -> float | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (ValueError, OSError):
-        return None
-
-
-def render_plan(costs: list[RunCost], planned: int, jobs: int, out: Path, array_tasks: int | None = None,
-                deadline: float | None = None, now: float | None = None) -> str:
-    """The --plan report: runs left and their cost per dataset x protocol x method, totals, wall time,
-    memory, and with `deadline` which of them would start before it."""
-    lines = [f"{len(costs)} of {planned} runs left (the rest have valid records under {out / 'runs'})"]
-    if not costs:
-        return "\n".join(lines)
-    groups: dict[tuple, list[RunCost]] = defaultdict(list)
-    for c in costs:
-        # one row per protocol: the same budget stops at very different epochs under each; and one per
-        # source, so a run that resumes from its checkpoint is not shown as its cell's fresh runs
-        groups[(c.dataset, c.protocol, c.method, c.epochs_source, c.epoch_seconds_from)].append(c)
-    lines += ["", "| dataset | protocol | method | runs | epochs (source) | s/epoch from | min/run | CPU-hours |",
-              "|---|---|---|---:|---|---|---:|---:|"]
-    for (ds, proto, m, source, seconds_from), cs in groups.items():
-        hours = sum(c.seconds for c in cs) / 3600
-        lines.append(f"| {ds} | {proto} | {m} | {len(cs)} | {sum(c.epochs for c in cs) / len(cs):.0f} ({source}) | "
-                     f"{seconds_from} | {hours * 60 / len(cs):.1f} | {hours:.2f} |")
-    seconds = [c.seconds for c in costs]
-    lines.append("")
-    lines.append(f"total: {sum(seconds) / 3600:.2f} CPU-hours (one thread per run)")
-    slots = array_tasks or jobs
-    where = f"an array of {slots} concurrent tasks" if array_tasks else f"--jobs {jobs}"
-    lines.append(f"wall time with {where}: {makespan(seconds, slots) / 3600:.2f} h "
-                 f"(longest run: {max(seconds) / 60:.1f} min)")
-    if deadline is not None:
-        started, last = before_deadline(costs, slots, time.time() if now is None else now, deadline)
-        left = Counter(c.method for c in costs) - Counter(c.method for c in started)
-        lines.append(f"with --deadline {clock(deadline)}: {len(started)} of {len(costs)} runs start "
-                     f"({sum(c.seconds for c in started) / 3600:.2f} CPU-hours, the last ending about {clock(last)}); "
-                     "left for later: " + (", ".join(f"{m} {n}" for m, n in left.items()) or "none"))
-    rss = peak_rss_mb(sorted({c.dataset for c in costs}), out)
-    if rss:
-        worst = max(rss.values())
-        lines.append("memory per job (measured peak RSS): " + ", ".join(f"{d} {v / 1024:.1f} GiB" for d, v in rss.items()))
-        free = available_memory_mb()
-        if not array_tasks and free is not None and jobs * worst > free:
-            lines.append(f"WARNING: --jobs {jobs} x {worst / 1024:.1f} GiB may not fit in the "
-                         f"{free / 1024:.1f} GiB available; use --jobs {max(1, int(free // worst))}")
-    else:
-        lines.append("memory per job: not measured yet (no record with peak_rss_mb; see results/benchmarks)")
-    lines.append("assumptions: seconds per epoch of finished runs of the cell (this processor's first), else "
-                 "measured one-thread windows/s (results/benchmarks/windows_per_second.json) with "
-                 "forward = 1/3 of a training step; epochs from finished records of the same budget (same protocol "
-                 "first), else the budget study replayed at it (the method's own run, else the dataset's other "
-                 "methods: a guess), else max_epochs (an upper bound with early stopping)")
-    return "\n".join(lines)

@@ -127,7 +127,7 @@ def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "d
     with one progress bar for the grid (runs done, failed, left, ETA). GPU runs are spread over
     `devices` (GPU indices), one device per run. `train`: how one run trains (default `train_one`;
     `--federated` passes its own). `deadline` (epoch seconds): a run starts only while its `--plan`
-    estimate x `cost.DEADLINE_MARGIN` fits before it, so no run is cut off by a time-limited session or
+    estimate x `schedule.DEADLINE_MARGIN` fits before it, so no run is cut off by a time-limited session or
     allocation; the others are reported deferred, with no record, for the same command to go on."""
     from tqdm.auto import tqdm
 
@@ -147,7 +147,8 @@ def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "d
         log(f"resuming: {mid_fit} run(s) go on from a mid-fit checkpoint (*{CHECKPOINT_SUFFIX})")
     start_by = {}
     if deadline is not None:
-        from .cost import estimate, start_by as latest_start
+        from .cost import estimate
+        from .schedule import start_by as latest_start
 
         start_by = {c.key: latest_start(c, deadline) for c in estimate([run for run, _ in todo], out, data_dir)}
     tasks = [RunTask(run, path, out, data_dir=data_dir, wandb_mode=wandb_mode, table=table,
@@ -177,7 +178,7 @@ def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "d
         bar.close()
         report.seconds = time.perf_counter() - started
     if report.deferred:
-        from .cost import clock
+        from .schedule import clock
 
         log(f"{len(report.deferred)} run(s) not started: by their estimate they would have ended after "
             f"--deadline {clock(deadline)}; run the same command to go on with them")

@@ -258,7 +258,8 @@ def publish_reference(out: Path, cfg: dict, log=print) -> list[Path]:
 
 def plan_report(planned, out: Path, opts: ReproduceOptions, log=print) -> GridReport:
     """--plan: the runs left and what they will cost; nothing trains, nothing is written."""
-    from .cost import estimate, render_plan
+    from .cost import estimate
+    from .schedule import render_plan
 
     todo, done = pending(planned, out)
     costs = estimate([run for run, _ in todo], out, opts.data_dir)
