@@ -102,6 +102,7 @@ def protocol_findings(result, cfg: dict) -> list[str]:
                 if _testable(result) else f"- Significance is not tested here: {TOO_FEW_TEXT}.")]
         if absent:
             out.append(f"- FATHOM has no complete cell yet in {', '.join(absent)}: those columns are not counted above.")
+        out += _partial_columns(result, ref)
     if floor_lines:
         floor_name = ", ".join(names[m] for m in result.floor) or "the floor"
         out.append(f"- Rows better than the {floor_name} floor (mean better, 95 % interval clear of the floor): "
@@ -109,6 +110,18 @@ def protocol_findings(result, cfg: dict) -> list[str]:
         if never:
             out.append(f"- Never clear of the floor in any column: {', '.join(names[m] for m in result.rows if m in never)}.")
     return out
+
+
+def _partial_columns(result, ref: str) -> list[str]:
+    """Columns counted above that lack some of the table's rows (no complete cell there yet): a
+    "best row" there is the best of the rows present, so say which are not."""
+    lacking: dict[tuple, list] = {}
+    for col in result.columns:
+        have = set(result.frame[result.frame["column"] == col["key"]]["method"])
+        if ref in have and (rows := tuple(m for m in result.rows if m not in have)):
+            lacking.setdefault(rows, []).append(_col(col))
+    return [f"- {', '.join(cols)}: compared without {', '.join(result.names[m] for m in rows)} (no complete cell yet)."
+            for rows, cols in lacking.items()]
 
 
 def ablation_findings(result, cfg: dict) -> list[str]:

@@ -196,3 +196,18 @@ def test_findings_do_not_count_a_column_without_a_fathom_cell(tmp_path, aq_metho
     lines = protocol_findings(result, cfg)
     assert lines[0] == "- FATHOM is the best row in 2 of 2 columns (ExtraSensory F1, ExtraSensory BA)."
     assert "- FATHOM has no complete cell yet in Air Quality mae, Air Quality smape: those columns are not counted above." in lines
+
+
+def test_findings_name_the_rows_a_counted_column_lacks(tmp_path):
+    """FATHOM-ta has no Air Quality cell yet: FATHOM being the best row there is among the rows
+    present, and the findings say which row is not."""
+    from fathom_bench.findings import _tables, protocol_findings
+
+    cfg = small_table_config()
+    cfg.update(methods=["lr", "fathom_ta", "fathom"], ablations=[], seeds=3)
+    spec = {("extrasensory", m): {"f1": f1, "ba": 0.7} for m, f1 in (("lr", 0.5), ("fathom_ta", 0.6), ("fathom", 0.8))}
+    spec |= {("beijing_air_quality", m): {"mae": mae, "smape": 0.5} for m, mae in (("lr", 30.0), ("fathom", 20.0))}
+    lines = protocol_findings(_tables(write_runs(tmp_path, grid(spec, range(3))), cfg)["corrected"], cfg)
+    assert "- Air Quality mae, Air Quality smape: compared without FATHOM-ta (no complete cell yet)." in lines
+    assert not any(line.startswith("- ExtraSensory") for line in lines)
+
