@@ -248,8 +248,10 @@ def build_table(runs, cfg: dict, protocol: str, as_coded: bool = False) -> Table
         groups: dict = {}
         for col, k, planned, need, first in families:
             groups.setdefault((k, planned, need), []).append(f"{_colname(col)} ({first})")
-        notes.append(f"Tests per column: best vs second best (for the *) and {names.get(ref, ref)} vs each other "
-                     "row, Holm-Bonferroni over the tests run in the column; a * needs at least n nonzero paired "
+        # no reference row yet (FATHOM under `forecast`): only best vs second best is tested
+        against_ref = f" and {names[ref]} vs each other row" if ref in rows else ""
+        notes.append(f"Tests per column: best vs second best (for the *){against_ref}, "
+                     "Holm-Bonferroni over the tests run in the column; a * needs at least n nonzero paired "
                      "differences with k * 2 / 2^n < 0.05 (k tests): "
                      + "; ".join(f"{k} of {planned} tests run, * needs >= {need} seeds: {', '.join(cols)}"
                                  for (k, planned, need), cols in groups.items()) + ".")

@@ -139,6 +139,16 @@ def test_quick_runs_are_marked(tmp_path):
         small_table_config(), "corrected"))
 
 
+def test_a_table_without_the_reference_row_names_only_the_tests_it_ran(tmp_path):
+    """No FATHOM records yet (Air Quality `forecast`): the notes say the best is tested against the
+    second best, and claim no "FATHOM vs each other row" test."""
+    cfg = {**small_table_config(), "methods": ["m_lstm", "lr", "fathom"], "floor": []}
+    spec = {("extrasensory", "m_lstm"): {"f1": 0.6, "ba": 0.7}, ("extrasensory", "lr"): {"f1": 0.8, "ba": 0.9}}
+    text = tables.render_markdown(tables.build_table(write_runs(tmp_path, grid(spec, range(6))), cfg, "corrected"))
+    assert "Tests per column: best vs second best (for the *), Holm-Bonferroni" in text
+    assert "vs each other row" not in text
+
+
 def test_partial_grid_shows_only_what_is_recorded(tmp_path):
     recs = grid({("beijing_air_quality", "fathom"): {"mae": 7.0, "smape": 0.4}}, range(3))
     recs += grid({("beijing_air_quality", "lr"): {"mae": 9.0, "smape": 0.6}}, range(3), protocol="paper")
