@@ -103,13 +103,11 @@ def budget_study(args) -> int:
         runs = plan_study(cfg, args.datasets, args.methods, args.protocol, execution.resolved_accelerator(),
                           args.data_dir, out, args.max_epochs)
         if args.plan:
-            from .runner.cost import estimate
-            from .runner.schedule import render_plan
             from .runner.grid import pending
+            from .runner.schedule import plan_text
 
             todo, _ = pending(runs, out)
-            print(render_plan(estimate([r for r, _ in todo], out, args.data_dir), len(runs), execution.jobs, out,
-                              deadline=execution.deadline))
+            print(plan_text([run for run, _ in todo], len(runs), out, execution, args.data_dir))
             return 0
         check_out(out)
         report = run_study(runs, out, execution.make(threads=1), data_dir=args.data_dir,

@@ -81,6 +81,17 @@ def test_budget_study_end_to_end_on_synthetic_data(tmp_path, capsys):
     assert main(["budget-study", "--table", TABLE, "--protocol", "paper", "--out", str(out)]) == 2
 
 
+def test_budget_study_plan_costs_the_runs_left_as_its_executor_runs_them(tmp_path, capsys):
+    """`budget-study --plan` is the same report as `reproduce --plan`: on a scheduler, an array of
+    --jobs concurrent tasks; nothing trains."""
+    args = ["budget-study", "--table", TABLE, "--out", str(tmp_path), "--methods", "lr", "m_lstm", "--plan"]
+    assert main([*args, "--jobs", "2"]) == 0
+    assert "4 of 4 runs left" in (out := capsys.readouterr().out) and "wall time with --jobs 2" in out
+    assert main([*args, "--executor", "slurm", "--jobs", "3"]) == 0
+    assert "wall time with an array of 3 concurrent tasks" in capsys.readouterr().out
+    assert not list(iter_runs(tmp_path))
+
+
 def test_budget_option(tmp_path, capsys):
     from fathom_bench.runner.reproduce import ReproduceOptions, plan_table
 

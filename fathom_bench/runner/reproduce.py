@@ -258,14 +258,10 @@ def publish_reference(out: Path, cfg: dict, log=print) -> list[Path]:
 
 def plan_report(planned, out: Path, opts: ReproduceOptions, log=print) -> GridReport:
     """--plan: the runs left and what they will cost; nothing trains, nothing is written."""
-    from .cost import estimate
-    from .schedule import render_plan
+    from .schedule import plan_text
 
     todo, done = pending(planned, out)
-    costs = estimate([run for run, _ in todo], out, opts.data_dir)
-    ex = opts.execution
-    log(render_plan(costs, len(planned), ex.jobs, out, array_tasks=ex.jobs if ex.executor != "local" else None,
-                    deadline=ex.deadline))
+    log(plan_text([run for run, _ in todo], len(planned), out, opts.execution, opts.data_dir))
     return GridReport(planned=len(planned), skipped=done)
 
 

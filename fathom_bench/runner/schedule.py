@@ -63,6 +63,16 @@ def available_memory_mb() -> float | None:
         return None
 
 
+def plan_text(todo: list, planned: int, out: Path, execution, data_dir=None) -> str:
+    """The --plan report of `reproduce` and `budget-study`: `todo` (the RunSpecs left of `planned`)
+    costed and scheduled as `execution` (ExecutionOptions) would run them: a scheduler runs them as
+    an array of `jobs` concurrent tasks."""
+    from .cost import estimate
+
+    return render_plan(estimate(todo, out, data_dir), planned, execution.jobs, out, deadline=execution.deadline,
+                       array_tasks=execution.jobs if execution.executor != "local" else None)
+
+
 def render_plan(costs: list[RunCost], planned: int, jobs: int, out: Path, array_tasks: int | None = None,
                 deadline: float | None = None, now: float | None = None) -> str:
     """The --plan report: runs left and their cost per dataset x protocol x method, totals, wall time,
