@@ -10,6 +10,7 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from . import cost
 from .cost import SCALE_CELLS, RunCost, peak_rss_mb
 
 #: --deadline: a run starts only while this many times its estimated duration fits before the deadline
@@ -30,9 +31,9 @@ def clock(seconds: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds))
 
 
-def start_by(cost: RunCost, deadline: float) -> float:
+def start_by(run: RunCost, deadline: float) -> float:
     """The latest epoch second at which a run may start under --deadline (the grid's rule)."""
-    return deadline - DEADLINE_MARGIN * cost.seconds
+    return deadline - DEADLINE_MARGIN * run.seconds
 
 
 def before_deadline(costs: list[RunCost], slots: int, now: float, deadline: float) -> tuple[list[RunCost], float]:
@@ -67,9 +68,7 @@ def plan_text(todo: list, planned: int, out: Path, execution, data_dir=None) -> 
     """The --plan report of `reproduce` and `budget-study`: `todo` (the RunSpecs left of `planned`)
     costed and scheduled as `execution` (ExecutionOptions) would run them: a scheduler runs them as
     an array of `jobs` concurrent tasks."""
-    from .cost import estimate
-
-    return render_plan(estimate(todo, out, data_dir), planned, execution.jobs, out, deadline=execution.deadline,
+    return render_plan(cost.estimate(todo, out, data_dir), planned, execution.jobs, out, deadline=execution.deadline,
                        array_tasks=execution.jobs if execution.executor != "local" else None)
 
 
