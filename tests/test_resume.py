@@ -170,6 +170,51 @@ def test_plan_costs_a_killed_run_from_its_saved_epoch(tmp_path, monkeypatch):
     assert after.seconds >= after.epochs * saved["seconds"] / 3  # at the run's own seconds per epoch
 
 
+def test_plan_costs_fresh_seeds_no_lower_than_a_seed_saved_mid_fit(tmp_path, monkeypatch):
+    """The study says 6 epochs, but seed 0 is saved after its 5th epoch of a fit that early stopping
+    cannot end before its best epoch + 1 + patience (10): seeds 1 and 2 are costed at that floor and at seed 0's seconds per
+    epoch; seed 0 itself from its own checkpoint; a checkpoint of another budget is not evidence."""
+    from dataclasses import replace
+
+    from fathom_bench.records import CHECKPOINT_SUFFIX, record_path
+    from fathom_bench.runner import cost
+
+    history = [{"epoch": e, "seconds": 0.5 * (e + 1), "val_loss": 1.0 + e} for e in range(6)]  # best epoch 0
+    monkeypatch.setattr(cost, "_study_histories", lambda: {("synthetic", "mlp", "corrected"): history})
+    runs = plan(["synthetic"], ["mlp"], [0, 1, 2], ["corrected"], max_epochs=40, patience=10, limit_train_batches=3)
+    before = estimate_by_seed(runs, tmp_path)
+    assert before[1].epochs == 6 and before[1].epochs_source == "study" and before[1].epoch_seconds_from == "study"
+    ckpt = record_path(tmp_path, "corrected", "synthetic", "mlp", 0, CHECKPOINT_SUFFIX)
+    with monkeypatch.context() as m:
+        _killed_after_epoch(m, 4)
+        with pytest.raises(RuntimeError):
+            train_one(replace(runs[0], trainer=replace(runs[0].trainer, patience=40)), progress_bar=False,
+                      checkpoint=ckpt, checkpoint_every=0)
+    foreign = estimate_by_seed(runs, tmp_path)  # saved under patience 40: another config
+    assert foreign[1] == before[1] and foreign[0] == before[0]
+    with monkeypatch.context() as m:
+        _killed_after_epoch(m, 4)
+        with pytest.raises(RuntimeError):
+            train_one(runs[0], progress_bar=False, checkpoint=ckpt, checkpoint_every=0)
+    saved = resume.saved(ckpt)
+    assert saved["epoch"] == 5 and saved["best_epoch"] is not None
+    floor = cost.mid_fit_floor(saved, 10, 40)
+    assert floor == saved["best_epoch"] + 11 >= 11
+    assert cost.mid_fit_floor(saved, 10, 12) == 12 and cost.mid_fit_floor(saved, 10, 5) == 6  # the cap; one more
+    after = estimate_by_seed(runs, tmp_path)
+    for seed in (1, 2):
+        assert after[seed].epochs == floor and after[seed].epochs_source == "study; no fewer than 1 mid-fit seed"
+        assert after[seed].epoch_seconds_from == "mid-fit seeds (1)"
+        assert after[seed].seconds > floor * saved["seconds"] / 5
+    assert after[0].epoch_seconds_from == "checkpoint" and after[0].epochs_source.endswith("resumes after epoch 5")
+
+
+def estimate_by_seed(runs, out) -> dict:
+    from fathom_bench.runner.cost import estimate
+
+    return {run.seed: cost for run, cost in zip(runs, estimate(runs, out))}
+
+
 def test_epochs_left_after_a_resume_respect_early_stopping_and_the_budget():
     from fathom_bench.runner.cost import epochs_left
 

@@ -22,7 +22,11 @@ The estimate of one run, in seconds on one CPU thread:
   else the mean of the dataset's other study runs under this protocol, replayed alike (a guess:
   methods stop at different epochs), else `max_epochs` (an upper bound); for a killed run whose
   checkpoint under `--out` goes on (`resume`), the epochs left (`epochs_left`: no fewer than early
-  stopping still needs) at the seconds per epoch it measured;
+  stopping still needs) at the seconds per epoch it measured; a fresh run of a cell whose other seeds
+  are mid-fit under `--out` (same config but the seed) counts them at the fewest epochs they will
+  have trained (`mid_fit_floor`), alone or pooled with the finished records, when that is more than
+  the estimate, and, when no run of the cell has finished, takes their seconds per epoch (a slow
+  cell's first seed is the only measure of it while it trains);
 - window counts per task from any record of the dataset and protocol (else from the data);
 - overhead: process start, data loading and Lightning setup, taken from `OVERHEAD_SECONDS`
   measured by the executor benchmark when present, else 5 s.
@@ -59,7 +63,8 @@ class RunCost:
     epochs_source: str  # "records" | "study" | "study of corrected" | "study, other methods" | "max_epochs" | "none"
     protocol: str = ""
     #: where seconds per epoch come from: "windows/s" (the benchmark), "study" (or "study x R": scaled
-    #: to this processor), "records (N)" (this processor's, else any), "checkpoint" (a resumed run's own)
+    #: to this processor), "records (N)" (this processor's, else any), "checkpoint" (a resumed run's own),
+    #: "mid-fit seeds (N)" (other seeds' checkpoints)
     epoch_seconds_from: str = "windows/s"
 
 
@@ -142,6 +147,29 @@ def _saved(run, out: Path) -> dict | None:
     return usable(path, run.config_hash())
 
 
+def _mid_fit_siblings(run, out: Path, read) -> list[dict]:
+    """What the cell's other seeds' mid-fit checkpoints under `out` hold (`resume.saved`), those of the
+    same config but the seed only; `read(path)` is `resume.saved`, cached by the caller."""
+    from dataclasses import replace
+
+    from ..records import CHECKPOINT_SUFFIX, record_path
+
+    folder = record_path(out, run.protocol.name, run.dataset.name, run.method.key, run.seed).parent
+    found = []
+    for path in sorted(folder.glob(f"seed=*{CHECKPOINT_SUFFIX}")):
+        seed = path.name[len("seed="):-len(CHECKPOINT_SUFFIX)]
+        if not seed.isdigit() or int(seed) == run.seed:
+            continue
+        if (state := read(path)) and state["epoch"] and state["config_hash"] == replace(run, seed=int(seed)).config_hash():
+            found.append(state)
+    return found
+
+
+def mid_fit_floor(saved: dict, patience: int, max_epochs: int) -> int:
+    """The fewest epochs a run saved mid-fit (`resume.saved`) will have trained when it stops."""
+    return saved["epoch"] + int(epochs_left(0, saved["epoch"], saved["best_epoch"], patience, max_epochs))
+
+
 def epochs_left(estimated: float, done: int, best_epoch: int | None, patience: int, max_epochs: int) -> float:
     """Epochs a run resumed after `done` epochs still trains: the estimate of its whole fit, but no
     fewer than early stopping still needs (`patience` epochs past the best so far) and no more than
@@ -175,6 +203,11 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
     study = _study_histories()
     scale = study_scale(study, seconds_seen)
     windows_cache: dict[tuple, dict] = {}
+    from functools import lru_cache
+
+    from .resume import saved as read_checkpoint  # torch: imported here, as `_saved` does
+
+    read = lru_cache(maxsize=None)(read_checkpoint)
     costs = []
     for run in runs:
         ds, t = run.dataset.name, run.trainer
@@ -226,6 +259,16 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
             used = mine or [s for _, s in measured]
             epoch_s = sum(used) / len(used)
             epoch_seconds_from = f"records ({len(used)})" if mine else f"records ({len(used)}, other processors)"
+        if (siblings := _mid_fit_siblings(run, out, read)) and not t.quick:
+            # seeds still training go on to at least their floors: finished runs alone would cost the
+            # cell from its fastest-stopping seeds (FitRec `paper` FATHOM-ga: 18 guessed, 33+ running)
+            floors = [mid_fit_floor(s, t.patience, t.max_epochs) for s in siblings]
+            pooled = (seen or []) + floors if source == "records" else floors
+            if sum(pooled) / len(pooled) > epochs:
+                epochs, source = sum(pooled) / len(pooled), f"{source}; no fewer than {len(floors)} mid-fit seed" + "s" * (len(floors) > 1)
+            if not measured:
+                epoch_s = sum(s["seconds"] for s in siblings) / sum(s["epoch"] for s in siblings)
+                epoch_seconds_from = f"mid-fit seeds ({len(siblings)})"
         if (saved := _saved(run, out)) and saved["epoch"]:  # a killed run goes on after its saved epoch,
             done = saved["epoch"]                           # at the seconds per epoch it measured
             epochs = epochs_left(epochs, done, saved["best_epoch"], t.patience, t.max_epochs)

@@ -114,9 +114,10 @@ def render_plan(costs: list[RunCost], planned: int, jobs: int, out: Path, array_
     else:
         lines.append("memory per job: not measured yet (no record with peak_rss_mb; see results/benchmarks)")
     lines.append("assumptions: seconds per epoch of finished runs of the cell (this processor's first), else "
-                 "the budget study's (scaled by the median ratio of this processor's to the study's over the "
+                 "of its seeds saved mid-fit, else the budget study's (scaled by the median ratio of this processor's to the study's over the "
                  f"dataset's other cells, when >= {SCALE_CELLS}), else measured one-thread windows/s (results/benchmarks/windows_per_second.json) with "
                  "forward = 1/3 of a training step; epochs from finished records of the same budget (same protocol "
                  "first), else the budget study replayed at it (the method's own run, else the dataset's other "
-                 "methods: a guess), else max_epochs (an upper bound with early stopping)")
+                 "methods: a guess), else max_epochs (an upper bound with early stopping); never fewer than "
+                 "the cell's seeds saved mid-fit will train")
     return "\n".join(lines)
