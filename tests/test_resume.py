@@ -208,6 +208,9 @@ def test_plan_costs_fresh_seeds_no_lower_than_a_seed_saved_mid_fit(tmp_path, mon
         assert after[seed].epoch_seconds_from == "mid-fit seeds (1)"
         assert after[seed].seconds > floor * saved["seconds"] / 5
     assert after[0].epoch_seconds_from == "checkpoint" and after[0].epochs_source.endswith("resumes after epoch 5")
+    reads = []  # the checkpoint is seed 0's own and seeds 1-2's sibling: its header is read once per plan
+    monkeypatch.setattr(resume, "saved", lambda path, read=resume.saved: reads.append(path) or read(path))
+    assert estimate_by_seed(runs, tmp_path) == after and reads.count(ckpt) == 1
 
 
 def estimate_by_seed(runs, out) -> dict:

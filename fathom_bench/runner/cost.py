@@ -135,16 +135,14 @@ def study_scale(study: dict[tuple, list], seconds_seen: dict[tuple, list]) -> di
     return {key: (statistics.median(r), len(r)) for key, r in ratios.items() if len(r) >= SCALE_CELLS}
 
 
-def _saved(run, out: Path) -> dict | None:
-    """This run's mid-fit checkpoint under `out` (`resume.saved`), None when there is none of its config."""
+def _saved(run, out: Path, read) -> dict | None:
+    """This run's mid-fit checkpoint under `out` (`resume.saved`), None when there is none of its
+    config; `read(path)` is `resume.saved`, cached by the caller."""
     from ..records import checkpoint_path, record_path
+    from .resume import usable
 
-    path = checkpoint_path(record_path(out, run.protocol.name, run.dataset.name, run.method.key, run.seed))
-    if not path.is_file():
-        return None
-    from .resume import usable  # torch: only when there is a checkpoint to read
-
-    return usable(path, run.config_hash())
+    return usable(checkpoint_path(record_path(out, run.protocol.name, run.dataset.name, run.method.key, run.seed)),
+                  run.config_hash(), read)
 
 
 def _mid_fit_siblings(run, out: Path, read) -> list[dict]:
@@ -153,6 +151,7 @@ def _mid_fit_siblings(run, out: Path, read) -> list[dict]:
     from dataclasses import replace
 
     from ..records import CHECKPOINT_SUFFIX, record_path
+    from .resume import usable
 
     folder = record_path(out, run.protocol.name, run.dataset.name, run.method.key, run.seed).parent
     found = []
@@ -160,7 +159,7 @@ def _mid_fit_siblings(run, out: Path, read) -> list[dict]:
         seed = path.name[len("seed="):-len(CHECKPOINT_SUFFIX)]
         if not seed.isdigit() or int(seed) == run.seed:
             continue
-        if (state := read(path)) and state["epoch"] and state["config_hash"] == replace(run, seed=int(seed)).config_hash():
+        if (state := usable(path, replace(run, seed=int(seed)).config_hash(), read)) and state["epoch"]:
             found.append(state)
     return found
 
@@ -205,9 +204,9 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
     windows_cache: dict[tuple, dict] = {}
     from functools import lru_cache
 
-    from .resume import saved as read_checkpoint  # torch: imported here, as `_saved` does
+    from .resume import saved as read_checkpoint  # torch: imported only when a plan is costed
 
-    read = lru_cache(maxsize=None)(read_checkpoint)
+    read = lru_cache(maxsize=None)(read_checkpoint)  # each checkpoint's header once, as a run's own and as a sibling
     costs = []
     for run in runs:
         ds, t = run.dataset.name, run.trainer
@@ -269,7 +268,7 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
             if not measured:
                 epoch_s = sum(s["seconds"] for s in siblings) / sum(s["epoch"] for s in siblings)
                 epoch_seconds_from = f"mid-fit seeds ({len(siblings)})"
-        if (saved := _saved(run, out)) and saved["epoch"]:  # a killed run goes on after its saved epoch,
+        if (saved := _saved(run, out, read)) and saved["epoch"]:  # a killed run goes on after its saved epoch,
             done = saved["epoch"]                           # at the seconds per epoch it measured
             epochs = epochs_left(epochs, done, saved["best_epoch"], t.patience, t.max_epochs)
             epoch_s, epoch_seconds_from, source = saved["seconds"] / done, "checkpoint", f"{source}; resumes after epoch {done}"

@@ -94,9 +94,10 @@ def saved(path: Path | None) -> dict | None:
         return None
 
 
-def usable(path: Path | None, config_hash: str) -> dict | None:
-    """`saved(path)` if it is this run's (same config hash), else None: the run starts from epoch 0."""
-    found = saved(path)
+def usable(path: Path | None, config_hash: str, read=None) -> dict | None:
+    """`saved(path)` if it is this run's (same config hash), else None: the run starts from epoch 0.
+    `read` stands in for `saved` (a cached one, when a plan reads each checkpoint of a cell)."""
+    found = (read or saved)(path)
     return found if found and found["config_hash"] == config_hash else None
 
 
