@@ -106,7 +106,7 @@ def test_plan_prints_cost_trains_nothing_and_warns_on_memory(tmp_path, capsys):
     assert reproduce(tmp_path, "--quick", "--plan", "--jobs", "100000") == 0
     out = capsys.readouterr().out
     assert "4 of 8 runs left" in out and "wall time with --jobs 100000" in out
-    assert "memory per job (measured peak RSS): synthetic" in out and "WARNING: --jobs 100000" in out
+    assert "memory per job (measured peak RSS, the most of the cells left): synthetic" in out and "WARNING: --jobs 100000" in out
     assert reproduce(tmp_path, "--quick", "--plan", "--executor", "slurm", "--jobs", "4") == 0
     assert "an array of 4 concurrent tasks" in capsys.readouterr().out
 

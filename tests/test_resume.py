@@ -127,6 +127,13 @@ def _checkpoint_epoch(out: Path) -> int:
     return state["epoch"] if state else 0
 
 
+def test_a_checkpoint_keeps_the_peak_rss_of_the_processes_before_it(tmp_path):
+    saver = resume.EpochCheckpoint(tmp_path / "seed=0.partial.ckpt", "hash", resume.FitClock())
+    assert 0 < saver.state_dict()["peak_rss_mb"] < 1e6
+    saver.load_state_dict({**saver.state_dict(), "peak_rss_mb": 1e6})  # resumed from a process that took more
+    assert saver.state_dict()["peak_rss_mb"] == 1e6
+
+
 def test_reproduce_killed_mid_fit_resumes_to_the_same_record(tmp_path):
     """SIGKILL a real `reproduce` once its FATHOM run has saved epoch 5 of 40; the same command
     resumes it there, writes a record equal to an uninterrupted run's, and removes the checkpoint."""
@@ -208,6 +215,9 @@ def test_plan_costs_fresh_seeds_no_lower_than_a_seed_saved_mid_fit(tmp_path, mon
         assert after[seed].epoch_seconds_from == "mid-fit seeds (1)"
         assert after[seed].seconds > floor * saved["seconds"] / 5
     assert after[0].epoch_seconds_from == "checkpoint" and after[0].epochs_source.endswith("resumes after epoch 5")
+    # no record of the cell yet: its memory per job is what the process that saved seed 0 took
+    assert saved["peak_rss_mb"] > 50 and cost.peak_rss_mb([("synthetic", "mlp", "corrected")], tmp_path) == {
+        "synthetic": (saved["peak_rss_mb"], "mlp corrected")}
     reads = []  # the checkpoint is seed 0's own and seeds 1-2's sibling: its header is read once per plan
     monkeypatch.setattr(resume, "saved", lambda path, read=resume.saved: reads.append(path) or read(path))
     assert estimate_by_seed(runs, tmp_path) == after and reads.count(ckpt) == 1

@@ -277,11 +277,35 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
     return costs
 
 
-def peak_rss_mb(datasets: list[str], out: Path) -> dict[str, float]:
-    """Largest measured peak RSS per job (MiB) for each dataset, from records, else the benchmark."""
-    found: dict[str, float] = {}
+def peak_rss_mb(cells: list[tuple[str, str, str]], out: Path) -> dict[str, tuple[float, str]]:
+    """Per dataset, the most memory (peak RSS, MiB) one job of its planned `cells` (dataset, method,
+    protocol) is expected to take, and whence: the cell's records and seeds saved mid-fit, else the
+    dataset's other cells' records (a guess: FitRec FATHOM-ga takes about 2x its peers), else the benchmark."""
+    from ..records import CHECKPOINT_SUFFIX, record_path
+
+    of_cell: dict[tuple, float] = defaultdict(float)
+    of_dataset: dict[str, float] = defaultdict(float)
     for rec in _records(out):
-        if rec.get("peak_rss_mb"):
-            found[rec["dataset"]] = max(found.get(rec["dataset"], 0.0), float(rec["peak_rss_mb"]))
+        if mib := float(rec.get("peak_rss_mb") or 0.0):
+            cell = (rec["dataset"], rec["method"], rec["protocol"])
+            of_cell[cell], of_dataset[rec["dataset"]] = max(of_cell[cell], mib), max(of_dataset[rec["dataset"]], mib)
     bench = _bench("peak_rss.json").get("peak_rss_mb", {})
-    return {ds: found.get(ds) or bench.get(ds) for ds in datasets if found.get(ds) or bench.get(ds)}
+    worst: dict[str, tuple[float, str]] = {}
+    for ds, method, protocol in sorted(set(cells)):
+        folder = record_path(out, protocol, ds, method, 0).parent
+        mid_fit = 0.0
+        if checkpoints := sorted(folder.glob(f"seed=*{CHECKPOINT_SUFFIX}")):
+            from .resume import saved  # torch: only when there is a checkpoint to read
+
+            mid_fit = max(((saved(p) or {}).get("peak_rss_mb") or 0.0 for p in checkpoints), default=0.0)
+        if of_cell.get((ds, method, protocol)) or mid_fit:
+            need = (max(of_cell.get((ds, method, protocol), 0.0), mid_fit), f"{method} {protocol}")
+        elif of_dataset.get(ds):
+            need = (of_dataset[ds], f"other cells' records; {method} {protocol} not measured yet")
+        elif bench.get(ds):
+            need = (float(bench[ds]), "benchmark")
+        else:
+            continue
+        if need[0] > worst.get(ds, (0.0, ""))[0]:
+            worst[ds] = need
+    return worst

@@ -24,6 +24,7 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint
 
 from ..errors import BadInput
+from .executors.task import peak_rss_mb
 
 #: seconds of training between two saves: a short run is not slowed by saving every epoch, and a
 #: killed run loses at most this much (plus the epoch under way)
@@ -78,7 +79,9 @@ def _set_rng_state(state: dict) -> None:
 
 def saved(path: Path | None) -> dict | None:
     """What the checkpoint at `path` holds (`epoch`: epochs done, `seconds`: trained so far,
-    `config_hash`, `best_epoch`: the lowest validation loss so far), or None when there is none or it cannot be read (a torn or foreign file)."""
+    `config_hash`, `best_epoch`: the lowest validation loss so far, `peak_rss_mb`: the saving
+    process's peak RSS, None in checkpoints saved before it was kept), or None when there is none
+    or it cannot be read (a torn or foreign file)."""
     if path is None or not Path(path).is_file():
         return None
     try:
@@ -89,7 +92,7 @@ def saved(path: Path | None) -> dict | None:
             return None  # saved before early stopping had counted its epoch: not resumable to the same bits
         best = state["callbacks"].get("BestWeights", {}).get("best_epoch")  # train.BestWeights' state
         return {"epoch": int(mine["epoch"]), "seconds": float(mine["seconds"]), "config_hash": mine["config_hash"],
-                "best_epoch": None if best is None else int(best)}
+                "best_epoch": None if best is None else int(best), "peak_rss_mb": mine.get("peak_rss_mb")}
     except Exception:  # noqa: BLE001 - unreadable: the run trains from the start and overwrites it
         return None
 
@@ -112,6 +115,7 @@ class EpochCheckpoint(Checkpoint):
         self.path, self.config_hash, self.clock, self.every_seconds = Path(path), config_hash, clock, every_seconds
         self.resumed_at: list[int] = []
         self._restored: dict | None = None  # a loaded checkpoint's state, applied at `on_fit_start`
+        self._earlier_peak_rss_mb = 0.0  # the processes' before this one, from the loaded checkpoint
         self._epochs_done = 0
         self._last_save = time.perf_counter()
 
@@ -141,9 +145,12 @@ class EpochCheckpoint(Checkpoint):
 
     def state_dict(self) -> dict:
         return {"format": FORMAT, "config_hash": self.config_hash, "seconds": self.clock.seconds(), "rng": _rng_state(),
-                "epoch": self._epochs_done, "resumed_at": list(self.resumed_at)}
+                "epoch": self._epochs_done, "resumed_at": list(self.resumed_at),
+                # a plan's memory per job for a cell with no record yet (FitRec FATHOM-ga: 2x its peers)
+                "peak_rss_mb": max(peak_rss_mb(), self._earlier_peak_rss_mb)}
 
     def load_state_dict(self, state: dict) -> None:
         self.clock.previous = float(state["seconds"])
         self.resumed_at = list(state["resumed_at"])
+        self._earlier_peak_rss_mb = float(state.get("peak_rss_mb") or 0.0)
         self._restored = state

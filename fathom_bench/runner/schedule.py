@@ -103,10 +103,11 @@ def render_plan(costs: list[RunCost], planned: int, jobs: int, out: Path, array_
         lines.append(f"with --deadline {clock(deadline)}: {len(started)} of {len(costs)} runs start "
                      f"({sum(c.seconds for c in started) / 3600:.2f} CPU-hours, the last ending about {clock(last)}); "
                      "left for later: " + (", ".join(f"{m} {n}" for m, n in left.items()) or "none"))
-    rss = peak_rss_mb(sorted({c.dataset for c in costs}), out)
+    rss = peak_rss_mb([(c.dataset, c.method, c.protocol) for c in costs], out)
     if rss:
-        worst = max(rss.values())
-        lines.append("memory per job (measured peak RSS): " + ", ".join(f"{d} {v / 1024:.1f} GiB" for d, v in rss.items()))
+        worst = max(v for v, _ in rss.values())
+        lines.append("memory per job (measured peak RSS, the most of the cells left): "
+                     + ", ".join(f"{d} {v / 1024:.1f} GiB ({whence})" for d, (v, whence) in rss.items()))
         free = available_memory_mb()
         if not array_tasks and free is not None and jobs * worst > free:
             lines.append(f"WARNING: --jobs {jobs} x {worst / 1024:.1f} GiB may not fit in the "
