@@ -115,7 +115,7 @@ class EpochCheckpoint(Checkpoint):
         self.path, self.config_hash, self.clock, self.every_seconds = Path(path), config_hash, clock, every_seconds
         self.resumed_at: list[int] = []
         self._restored: dict | None = None  # a loaded checkpoint's state, applied at `on_fit_start`
-        self._earlier_peak_rss_mb = 0.0  # the processes' before this one, from the loaded checkpoint
+        self._earlier_peak_rss_mb = 0.0  # peak RSS of the processes that trained it before this one (its checkpoint)
         self._epochs_done = 0
         self._last_save = time.perf_counter()
 
