@@ -221,6 +221,12 @@ def test_plan_costs_fresh_seeds_no_lower_than_a_seed_saved_mid_fit(tmp_path, mon
     reads = []  # the checkpoint is seed 0's own and seeds 1-2's sibling: its header is read once per plan
     monkeypatch.setattr(resume, "saved", lambda path, read=resume.saved: reads.append(path) or read(path))
     assert estimate_by_seed(runs, tmp_path) == after and reads.count(ckpt) == 1
+    reads.clear()  # and once in a whole --plan, its memory line included
+    from fathom_bench.runner.execution import Execution
+    from fathom_bench.runner.schedule import plan_text
+
+    text = plan_text(runs, 3, tmp_path, Execution())
+    assert f"synthetic {saved['peak_rss_mb'] / 1024:.1f} GiB (mlp corrected)" in text and reads.count(ckpt) == 1
 
 
 def estimate_by_seed(runs, out) -> dict:

@@ -145,21 +145,38 @@ def _saved(run, out: Path, read) -> dict | None:
                   run.config_hash(), read)
 
 
+def cell_checkpoints(out: Path, protocol: str, dataset: str, method: str) -> list[tuple[int, Path]]:
+    """(seed, path) of each mid-fit checkpoint of the cell under `out`, whatever its config."""
+    from ..records import CHECKPOINT_SUFFIX, record_path
+
+    folder = record_path(out, protocol, dataset, method, 0).parent
+    found = []
+    for path in sorted(folder.glob(f"seed=*{CHECKPOINT_SUFFIX}")):
+        if (seed := path.name[len("seed="):-len(CHECKPOINT_SUFFIX)]).isdigit():
+            found.append((int(seed), path))
+    return found
+
+
+def checkpoint_reader():
+    """`resume.saved`, cached: one plan reads each checkpoint's header once, as a run's own, as a
+    sibling's and for memory."""
+    from functools import lru_cache
+
+    from .resume import saved  # torch: imported only when a plan is costed
+
+    return lru_cache(maxsize=None)(saved)
+
+
 def _mid_fit_siblings(run, out: Path, read) -> list[dict]:
     """What the cell's other seeds' mid-fit checkpoints under `out` hold (`resume.saved`), those of the
     same config but the seed only; `read(path)` is `resume.saved`, cached by the caller."""
     from dataclasses import replace
 
-    from ..records import CHECKPOINT_SUFFIX, record_path
     from .resume import usable
 
-    folder = record_path(out, run.protocol.name, run.dataset.name, run.method.key, run.seed).parent
     found = []
-    for path in sorted(folder.glob(f"seed=*{CHECKPOINT_SUFFIX}")):
-        seed = path.name[len("seed="):-len(CHECKPOINT_SUFFIX)]
-        if not seed.isdigit() or int(seed) == run.seed:
-            continue
-        if (state := usable(path, replace(run, seed=int(seed)).config_hash(), read)) and state["epoch"]:
+    for seed, path in cell_checkpoints(out, run.protocol.name, run.dataset.name, run.method.key):
+        if seed != run.seed and (state := usable(path, replace(run, seed=seed).config_hash(), read)) and state["epoch"]:
             found.append(state)
     return found
 
@@ -177,8 +194,9 @@ def epochs_left(estimated: float, done: int, best_epoch: int | None, patience: i
     return max(min(max(estimated, stops_at_least), max_epochs) - done, 1)
 
 
-def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
-    """One RunCost per RunSpec of `runs`."""
+def estimate(runs, out: Path, data_dir=None, read=None) -> list[RunCost]:
+    """One RunCost per RunSpec of `runs`; `read` is `checkpoint_reader()`, shared when the caller reads
+    the same checkpoints again."""
     speed = {(r["dataset"], r["key"]): r["windows_per_second"] for r in _bench("windows_per_second.json").get("rows", [])}
     slowest = defaultdict(lambda: math.inf)
     for (ds, _), wps in speed.items():
@@ -202,11 +220,7 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
     study = _study_histories()
     scale = study_scale(study, seconds_seen)
     windows_cache: dict[tuple, dict] = {}
-    from functools import lru_cache
-
-    from .resume import saved as read_checkpoint  # torch: imported only when a plan is costed
-
-    read = lru_cache(maxsize=None)(read_checkpoint)  # each checkpoint's header once, as a run's own and as a sibling
+    read = read or checkpoint_reader()
     costs = []
     for run in runs:
         ds, t = run.dataset.name, run.trainer
@@ -277,12 +291,11 @@ def estimate(runs, out: Path, data_dir=None) -> list[RunCost]:
     return costs
 
 
-def peak_rss_mb(cells: list[tuple[str, str, str]], out: Path) -> dict[str, tuple[float, str]]:
+def peak_rss_mb(cells: list[tuple[str, str, str]], out: Path, read=None) -> dict[str, tuple[float, str]]:
     """Per dataset, the most memory (peak RSS, MiB) one job of its planned `cells` (dataset, method,
     protocol) is expected to take, and whence: the cell's records and seeds saved mid-fit, else the
-    dataset's other cells' records (a guess: FitRec FATHOM-ga takes about 2x its peers), else the benchmark."""
-    from ..records import CHECKPOINT_SUFFIX, record_path
-
+    dataset's other cells' records (a guess: FitRec FATHOM-ga takes about 2x its peers), else the
+    benchmark; `read` is `checkpoint_reader()`, shared with `estimate`."""
     of_cell: dict[tuple, float] = defaultdict(float)
     of_dataset: dict[str, float] = defaultdict(float)
     for rec in _records(out):
@@ -292,12 +305,10 @@ def peak_rss_mb(cells: list[tuple[str, str, str]], out: Path) -> dict[str, tuple
     bench = _bench("peak_rss.json").get("peak_rss_mb", {})
     worst: dict[str, tuple[float, str]] = {}
     for ds, method, protocol in sorted(set(cells)):
-        folder = record_path(out, protocol, ds, method, 0).parent
         mid_fit = 0.0
-        if checkpoints := sorted(folder.glob(f"seed=*{CHECKPOINT_SUFFIX}")):
-            from .resume import saved  # torch: only when there is a checkpoint to read
-
-            mid_fit = max(((saved(p) or {}).get("peak_rss_mb") or 0.0 for p in checkpoints), default=0.0)
+        if checkpoints := cell_checkpoints(out, protocol, ds, method):
+            read = read or checkpoint_reader()
+            mid_fit = max((read(path) or {}).get("peak_rss_mb") or 0.0 for _, path in checkpoints)
         if of_cell.get((ds, method, protocol)) or mid_fit:
             need = (max(of_cell.get((ds, method, protocol), 0.0), mid_fit), f"{method} {protocol}")
         elif of_dataset.get(ds):

@@ -68,14 +68,18 @@ def plan_text(todo: list, planned: int, out: Path, execution, data_dir=None) -> 
     """The --plan report of `reproduce` and `budget-study`: `todo` (the RunSpecs left of `planned`)
     costed and scheduled as `execution` (ExecutionOptions) would run them: a scheduler runs them as
     an array of `jobs` concurrent tasks."""
-    return render_plan(cost.estimate(todo, out, data_dir), planned, execution.jobs, out, deadline=execution.deadline,
-                       array_tasks=execution.jobs if execution.executor != "local" else None)
+    read = cost.checkpoint_reader()  # each checkpoint read once, for both time and memory
+    costs = cost.estimate(todo, out, data_dir, read=read)
+    memory = peak_rss_mb([(c.dataset, c.method, c.protocol) for c in costs], out, read=read)
+    return render_plan(costs, planned, execution.jobs, out, deadline=execution.deadline,
+                       array_tasks=execution.jobs if execution.executor != "local" else None, memory=memory)
 
 
 def render_plan(costs: list[RunCost], planned: int, jobs: int, out: Path, array_tasks: int | None = None,
-                deadline: float | None = None, now: float | None = None) -> str:
+                deadline: float | None = None, now: float | None = None, memory: dict | None = None) -> str:
     """The --plan report: runs left and their cost per dataset x protocol x method, totals, wall time,
-    memory, and with `deadline` which of them would start before it."""
+    memory (`memory`: `peak_rss_mb` of the cells, read from `out` when None), and with `deadline`
+    which of them would start before it."""
     lines = [f"{len(costs)} of {planned} runs left (the rest have valid records under {out / 'runs'})"]
     if not costs:
         return "\n".join(lines)
@@ -103,7 +107,7 @@ def render_plan(costs: list[RunCost], planned: int, jobs: int, out: Path, array_
         lines.append(f"with --deadline {clock(deadline)}: {len(started)} of {len(costs)} runs start "
                      f"({sum(c.seconds for c in started) / 3600:.2f} CPU-hours, the last ending about {clock(last)}); "
                      "left for later: " + (", ".join(f"{m} {n}" for m, n in left.items()) or "none"))
-    rss = peak_rss_mb([(c.dataset, c.method, c.protocol) for c in costs], out)
+    rss = memory if memory is not None else peak_rss_mb([(c.dataset, c.method, c.protocol) for c in costs], out)
     if rss:
         worst = max(v for v, _ in rss.values())
         lines.append("memory per job (measured peak RSS, the most of the cells left): "
