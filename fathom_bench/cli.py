@@ -17,7 +17,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", default="corrected",
-                   help="corrected (default) | paper | forecast | all (the three) | both (corrected and paper)")
+                   help="corrected (default) | paper | forecast (regression datasets only) | all (the three) | both (corrected and paper)")
     p.add_argument("--data-dir", help="data home (default: $FATHOM_BENCH_DATA, else datasets/ of the checkout)")
     p.add_argument("--out", help="output folder (records under <out>/runs)")
     p.add_argument("--wandb", help="offline | online | disabled (default: $WANDB_MODE, else "

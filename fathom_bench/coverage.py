@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .datasets.spec import load_dataset_spec
+from .protocol import get_protocol
 from .records import at_cap, iter_runs
 
 REFERENCE_PROTOCOLS = ("corrected", "forecast", "paper")
@@ -32,9 +33,10 @@ def wanted_seeds(cfg: dict, protocol: str) -> int:
 
 
 def reference_protocols(dataset: str) -> list[str]:
-    """`forecast` differs from `corrected` only on regression datasets, so only those run it."""
-    regression = load_dataset_spec(dataset).task_type == "regression"
-    return [p for p in REFERENCE_PROTOCOLS if p != "forecast" or regression]
+    """The protocols the reference runs on `dataset`: those that run on its task type (`forecast`
+    differs from `corrected` only on regression datasets, so only those run it)."""
+    task_type = load_dataset_spec(dataset).task_type
+    return [p for p in REFERENCE_PROTOCOLS if get_protocol(p).runs_on(task_type)]
 
 
 @dataclass(frozen=True)

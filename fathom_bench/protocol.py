@@ -45,6 +45,13 @@ class Protocol:
     clip_inputs_to_train_range: bool = False
     #: tables add skill = 1 - MAE / MAE(floor) per regression column (the floor: persistence).
     skill_vs_floor: bool = False
+    #: dataset task types the protocol has runs of its own on (forecast: regression; on classification
+    #: it is `corrected` exactly, so its runs there would repeat corrected's under another name).
+    task_types: tuple[str, ...] = ("classification", "regression")
+
+    def runs_on(self, task_type: str) -> bool:
+        """Whether a grid under this protocol trains on a `task_type` dataset."""
+        return task_type in self.task_types
 
     def history_in_input(self, task_type: str) -> bool:
         """Whether inputs of a `task_type` dataset hold the targets' own history (rows t-T..t-1 -> t)."""
@@ -61,7 +68,9 @@ class Protocol:
         return 1 if self.target_history_in_input else 0
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """What a run computes with (it enters the config hash); `task_types` says only where a grid
+        plans runs, so it is left out and records keep their hashes."""
+        return {k: v for k, v in asdict(self).items() if k != "task_types"}
 
 
 CORRECTED = Protocol(
@@ -92,7 +101,7 @@ PROTOCOLS: dict[str, Protocol] = {
     ),
     # `corrected` plus the targets' own history in the regression inputs (the authors' window)
     "forecast": replace(CORRECTED, name="forecast", target_history_in_input=True,
-                        target_history_task_types=("regression",), skill_vs_floor=True),
+                        target_history_task_types=("regression",), skill_vs_floor=True, task_types=("regression",)),
 }
 
 

@@ -107,6 +107,28 @@ def test_protocol_sets():
     assert protocols_of("forecast") == ["forecast"]
 
 
+def test_forecast_runs_on_regression_datasets_only():
+    """On classification `forecast` is `corrected` exactly: a grid (and the reference) does not
+    train it twice under two names."""
+    from fathom_bench.coverage import reference_protocols
+    from fathom_bench.runner.grid import plan
+
+    runs = plan(["extrasensory", "fitrec"], ["lr"], [0, 1], ["corrected", "forecast"])
+    assert sorted({(r.protocol.name, r.dataset.name) for r in runs}) == [
+        ("corrected", "extrasensory"), ("corrected", "fitrec"), ("forecast", "fitrec")] and len(runs) == 6
+    assert reference_protocols("extrasensory") == ["corrected", "paper"]
+    assert reference_protocols("fitrec") == ["corrected", "forecast", "paper"]
+    assert "task_types" not in runs[0].config()["protocol"]  # where a grid plans runs is not a run's config
+
+
+def test_forecast_on_a_classification_dataset_alone_is_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["reproduce", "--table", "3", "--protocol", "forecast", "--datasets", "extrasensory", "--plan",
+                 "--out", str(tmp_path), "--wandb", "disabled"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--protocol forecast: no runs on extrasensory" in err
+    assert "use --protocol corrected" in err and not list(tmp_path.rglob("*"))
+
+
 @pytest.mark.parametrize("command", [
     ["reproduce", "--table", "tests/fixtures/table_synthetic.yaml", "--quick"],
     ["train", "--dataset", "synthetic", "--method", "lr"],

@@ -47,7 +47,8 @@ def plan(datasets: list[str], methods: list[str], seeds: list[int], protocols: l
          limit_train_batches: int | None = None, limit_val_batches: int | None = None, quick: bool = False,
          threads: int = 1, hparam_overrides: dict | None = None, accelerator: str = "cpu",
          budget: str | None = None) -> list[RunSpec]:
-    """Every RunSpec of the grid; names are validated here, before anything trains. `max_epochs`
+    """Every RunSpec of the grid (a protocol only on the datasets it `runs_on`); names are validated
+    here, before anything trains. `max_epochs`
     and `patience`: one for every dataset or {dataset: value}; `budget`: the budget's name, a label
     recorded with each run (default: "quick" with `quick`, "custom" with `max_epochs`, else "full")."""
     label = budget or ("quick" if quick else "custom" if max_epochs else "full")
@@ -58,6 +59,8 @@ def plan(datasets: list[str], methods: list[str], seeds: list[int], protocols: l
     runs = []
     for proto in protos:
         for ds in dataset_specs:
+            if not proto.runs_on(ds.task_type):  # forecast on classification is corrected: no runs of its own
+                continue
             epochs = max_epochs.get(ds.name) if isinstance(max_epochs, dict) else max_epochs
             wait = patience.get(ds.name) if isinstance(patience, dict) else patience
             for m in method_specs:

@@ -136,8 +136,13 @@ def plan_table(cfg: dict, opts: ReproduceOptions):
         get_method(m, known)
     keywords = budget(cfg, name, opts.max_epochs, opts.threads, datasets)
     keywords["patience"] = keywords["patience"] or cfg.get("patience")
-    runs = plan(datasets, methods, list(range(n_seeds)), protocols_of(opts.protocol),
+    protocols = protocols_of(opts.protocol)
+    runs = plan(datasets, methods, list(range(n_seeds)), protocols,
                 accelerator=opts.execution.resolved_accelerator(), **keywords)
+    if not runs:  # every dataset asked for is one the protocol does not run on
+        raise BadInput(f"--protocol {opts.protocol}: no runs on {', '.join(datasets)}: "
+                       f"{' and '.join(protocols)} runs on {' and '.join(get_protocol(protocols[0]).task_types)} "
+                       "datasets only (on the others it is `corrected` exactly); use --protocol corrected")
     return apply_overrides(runs, opts.overrides or {})
 
 
