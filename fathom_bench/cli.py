@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "chosen by the budget study) | full (the scripts' epochs and patience)")
     p.add_argument("--quick", action="store_true", help="alias of --budget quick: the full grid on a small "
                    "budget (marked quick; never ranked)")
-    p.add_argument("--seeds", type=int, help="number of paired seeds (default 10; 2 with --quick)")
+    p.add_argument("--seeds", type=int, help="number of paired seeds (default: the table's per protocol, Table III 10 and paper 3; 2 with --quick)")
     p.add_argument("--datasets", nargs="+")
     p.add_argument("--methods", nargs="+")
     p.add_argument("--figures", action="store_true", help="then draw the paper's figures (see `figures`)")

@@ -33,6 +33,24 @@ def _records(out: Path) -> None:
     write_runs(out, recs)
 
 
+def test_reproduce_defaults_to_the_seeds_the_reference_wants_per_protocol():
+    """Without --seeds, `reproduce --protocol all` plans what the reference publishes (Table III: 10
+    paired seeds, 3 under `paper`), not 10 under `paper` that no table waits for; --seeds still rules."""
+    from collections import Counter
+
+    from fathom_bench.runner.reproduce import ReproduceOptions, plan_table
+    from fathom_bench.tables import load_table_config
+
+    cfg = load_table_config("3")
+
+    def seeds(**kw):
+        runs = plan_table(cfg, ReproduceOptions(budget="standard", protocol="all", datasets=["fitrec"], methods=["lr"], **kw))
+        return dict(Counter(r.protocol.name for r in runs))
+
+    assert seeds() == {"corrected": 10, "paper": 3, "forecast": 10}
+    assert seeds(seeds=4) == {"corrected": 4, "paper": 4, "forecast": 4}
+
+
 def test_wanted_seeds_per_protocol():
     cfg = _cfg()
     assert [wanted_seeds(cfg, p) for p in ("corrected", "forecast", "paper")] == [4, 4, 2]
