@@ -216,15 +216,26 @@ def budget_caps(runs: list, protocol: str = "paper") -> list[str]:
 
 
 def table_coverage(result) -> str:
-    """Seeds per cell, and the columns and rows of the table with no records yet."""
+    """Seeds per cell, and the columns and rows of the table with no records yet (a column of a dataset
+    its protocol does not run on is said apart: it never will have any)."""
+    from .datasets.spec import load_dataset_spec
+    from .protocol import get_protocol
+
     ns = result.frame[result.frame["role"] != "floor"]["n"]
     low, high = (int(ns.min()), int(ns.max())) if len(ns) else (0, 0)
-    missing = [f"{_col(c)}" for c in result.cfg["columns"] if c["key"] not in set(result.frame["column"])]
+    protocol = get_protocol(result.protocol)
+    absent = [c for c in result.cfg["columns"] if c["key"] not in set(result.frame["column"])]
+    runs_on = {ds: protocol.runs_on(load_dataset_spec(ds).task_type) for ds in {c["dataset"] for c in absent}}
+    missing = [_col(c) for c in absent if runs_on[c["dataset"]]]
+    not_run = list(dict.fromkeys(c.get("group", c["dataset"]) for c in absent if not runs_on[c["dataset"]]))
     from .methods import discover_methods
 
     known = discover_methods()
     rows = [known[m].name if m in known else m for m in result.cfg["methods"] if m not in result.rows]
-    return (f"seeds per cell {low}-{high}" + (f"; no records yet for the columns {', '.join(missing)}" if missing else "")
+    return (f"seeds per cell {low}-{high}"
+            + (f"; {', '.join(not_run)}: not run under {protocol.name} (on its task type it is `corrected` exactly)"
+               if not_run else "")
+            + (f"; no records yet for the columns {', '.join(missing)}" if missing else "")
             + (f"; no records yet for the rows {', '.join(rows)}" if rows else ""))
 
 

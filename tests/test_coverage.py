@@ -184,6 +184,22 @@ def test_ablation_findings_count_columns_where_fathom_beats_each_ablation(tmp_pa
     assert ablation_findings(result, cfg) == []
 
 
+def test_table_coverage_says_apart_the_columns_a_protocol_never_runs(tmp_path):
+    """Under `forecast` the ExtraSensory columns stay empty for good (on classification it is
+    `corrected` exactly): the findings say so, rather than "no records yet" as for a column still
+    to be run (here Air Quality under `corrected`)."""
+    from fathom_bench.findings import _tables, table_coverage
+
+    cfg = small_table_config()
+    cfg.update(methods=["lr", "fathom"], seeds=2)
+    aq = {("beijing_air_quality", m): {"mae": mae, "smape": 0.5} for m, mae in (("lr", 9.0), ("fathom", 8.0))}
+    es = {("extrasensory", m): {"f1": 0.5, "ba": 0.7} for m in ("lr", "fathom")}
+    results = _tables(write_runs(tmp_path, grid(aq, range(2), protocol="forecast") + grid(es, range(2))), cfg)
+    assert table_coverage(results["forecast"]) == (
+        "seeds per cell 2-2; ExtraSensory: not run under forecast (on its task type it is `corrected` exactly)")
+    assert table_coverage(results["corrected"]) == "seeds per cell 2-2; no records yet for the columns Air Quality mae, Air Quality smape"
+
+
 def test_findings_on_too_few_seeds_say_untested_not_insignificant(tmp_path):
     """With 3 paired seeds no paired test can reach p < 0.05, so the tables leave pairs untested: the
     findings must not report that as "significantly better in 0 columns"."""
