@@ -74,6 +74,36 @@ def test_plan_takes_epochs_from_records_of_the_same_protocol(tmp_path, monkeypat
     assert costed("corrected", "crnn") == (25, "study")
 
 
+def test_plan_scales_a_stand_in_corrected_study_by_what_the_other_methods_took_under_paper(
+        tmp_path, monkeypatch, records_under_out_only):
+    """No study under `paper`: a method without `paper` records is costed from its `corrected` study
+    run replayed at its budget, times the median over the dataset's other methods of their `paper`
+    epochs to their own replay (FitRec FATHOM-ga took 83 epochs under `paper`, its replay says 18;
+    the other methods' median, 2.1x, takes the guess to 37). LR (no epochs) says nothing."""
+    history = [{"epoch": e, "seconds": 1.0 + e, "val_loss": abs(e - 4)} for e in range(40)]  # best 4: 25 at patience 20
+    methods = ("lr", "mlp", "crnn", "s_lstm", "m_lstm")
+    monkeypatch.setattr(cost_module, "_study_histories",
+                        lambda: {("beijing_air_quality", m, "corrected"): history for m in methods})
+    window_counts(tmp_path)
+
+    def paper_record(method: str, epochs_run: int):
+        rec = make_record("beijing_air_quality", method, 0, {"mae": 1.0}, protocol="paper")
+        rec.update(epochs_run=epochs_run, windows=WINDOWS, config={"trainer": {"max_epochs": 100, "patience": 20}})
+        write_record(record_path(tmp_path, "paper", "beijing_air_quality", method, 0), rec)
+
+    def m_lstm():
+        cost = estimate_one(air_quality_run("m_lstm", "paper"), tmp_path)
+        return cost.epochs, cost.epochs_source
+
+    paper_record("lr", 0)
+    paper_record("mlp", 50)
+    paper_record("crnn", 60)
+    assert m_lstm() == (25, "study of corrected")  # two methods: too few for a median
+    paper_record("s_lstm", 100)
+    assert m_lstm() == (60, "study of corrected x 2.40 (paper records of 3 methods)")  # 2, 2.4, 4
+    assert estimate_one(air_quality_run("m_lstm", "corrected"), tmp_path).epochs == 25  # its own study: unscaled
+
+
 def test_plan_takes_seconds_per_epoch_from_finished_runs_on_this_processor_first(tmp_path, monkeypatch, records_under_out_only):
     """Finished runs of the cell measured their seconds per epoch: the plan uses theirs, made on this
     processor when any were, else anyone's; without any it models windows/s."""

@@ -186,6 +186,7 @@ def test_plan_costs_fresh_seeds_no_lower_than_a_seed_saved_mid_fit(tmp_path, mon
 
     from fathom_bench.records import CHECKPOINT_SUFFIX, record_path
     from fathom_bench.runner import cost
+    from fathom_bench.runner.memory import peak_rss_mb
 
     history = [{"epoch": e, "seconds": 0.5 * (e + 1), "val_loss": 1.0 + e} for e in range(6)]  # best epoch 0
     monkeypatch.setattr(cost, "_study_histories", lambda: {("synthetic", "mlp", "corrected"): history})
@@ -216,7 +217,7 @@ def test_plan_costs_fresh_seeds_no_lower_than_a_seed_saved_mid_fit(tmp_path, mon
         assert after[seed].seconds > floor * saved["seconds"] / 5
     assert after[0].epoch_seconds_from == "checkpoint" and after[0].epochs_source.endswith("resumes after epoch 5")
     # no record of the cell yet: its memory per job is what the process that saved seed 0 took
-    assert saved["peak_rss_mb"] > 50 and cost.peak_rss_mb([("synthetic", "mlp", "corrected")], tmp_path) == {
+    assert saved["peak_rss_mb"] > 50 and peak_rss_mb([("synthetic", "mlp", "corrected")], tmp_path) == {
         "synthetic": (saved["peak_rss_mb"], "mlp corrected")}
     reads = []  # the checkpoint is seed 0's own and seeds 1-2's sibling: its header is read once per plan
     monkeypatch.setattr(resume, "saved", lambda path, read=resume.saved: reads.append(path) or read(path))

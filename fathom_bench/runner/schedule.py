@@ -11,7 +11,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from . import cost
-from .cost import SCALE_CELLS, RunCost, peak_rss_mb
+from .cost import SCALE_CELLS, RunCost
+from .memory import peak_rss_mb
 
 #: --deadline: a run starts only while this many times its estimated duration fits before the deadline
 #: (estimates are means over seeds; FitRec seeds of one method took 0.5x to 1.25x the mean, S-LSTM up to 2x)
@@ -122,7 +123,8 @@ def render_plan(costs: list[RunCost], planned: int, jobs: int, out: Path, array_
                  "of its seeds saved mid-fit, else the budget study's (scaled by the median ratio of this processor's to the study's over the "
                  f"dataset's other cells, when >= {SCALE_CELLS}), else measured one-thread windows/s (results/benchmarks/windows_per_second.json) with "
                  "forward = 1/3 of a training step; epochs from finished records of the same budget (same protocol "
-                 "first), else the budget study replayed at it (the method's own run, else the dataset's other "
+                 "first), else the budget study replayed at it (the method's own run; under paper, which has no study, its "
+                 "corrected run times the median paper/corrected epochs of the dataset's other methods; else the dataset's other "
                  "methods: a guess), else max_epochs (an upper bound with early stopping); never fewer than "
                  "the cell's seeds saved mid-fit will train")
     return "\n".join(lines)
