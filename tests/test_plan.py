@@ -99,8 +99,12 @@ def test_plan_scales_a_stand_in_corrected_study_by_what_the_other_methods_took_u
     paper_record("mlp", 50)
     paper_record("crnn", 60)
     assert m_lstm() == (25, "study of corrected")  # two methods: too few for a median
+    rec = make_record("beijing_air_quality", "crnn", 1, {"mae": 1.0}, protocol="paper")  # CRNN at another budget
+    rec.update(epochs_run=70, windows=WINDOWS, config={"trainer": {"max_epochs": 100, "patience": 30}})  # replay 35: 2x
+    write_record(record_path(tmp_path, "paper", "beijing_air_quality", "crnn", 1), rec)
+    assert m_lstm() == (25, "study of corrected")  # still two methods, not three
     paper_record("s_lstm", 100)
-    assert m_lstm() == (60, "study of corrected x 2.40 (paper records of 3 methods)")  # 2, 2.4, 4
+    assert m_lstm() == (pytest.approx(55), "study of corrected x 2.20 (paper records of 3 methods)")  # 2, (2.4 + 2) / 2, 4
     assert estimate_one(air_quality_run("m_lstm", "corrected"), tmp_path).epochs == 25  # its own study: unscaled
 
 

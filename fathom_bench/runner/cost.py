@@ -148,13 +148,16 @@ def stand_in_scale(study: dict[tuple, list], records: list[dict]) -> dict[tuple,
         if rec["status"] == "ok" and not rec.get("quick") and key not in study and (key[0], key[1], "corrected") in study:
             trainer = trainer_of(rec)
             epochs[(key, trainer.get("max_epochs"), trainer.get("patience"))].append(rec.get("epochs_run", 0))
-    ratios: dict[tuple, list] = defaultdict(list)
+    per_method: dict[tuple, list] = defaultdict(list)  # one ratio per budget its records ran at
     for ((ds, method, protocol), max_epochs, patience), ran in epochs.items():
         if max_epochs is None or patience is None:  # a record that does not say its budget
             continue
         replayed = simulate(study[(ds, method, "corrected")], max_epochs, patience, "val_loss").epochs_run
         if replayed > 1 and (mean := sum(ran) / len(ran)) > 1:
-            ratios[(ds, protocol)].append(mean / replayed)
+            per_method[(ds, protocol, method)].append(mean / replayed)
+    ratios: dict[tuple, list] = defaultdict(list)  # one per method, however many budgets it ran at
+    for (ds, protocol, _), r in per_method.items():
+        ratios[(ds, protocol)].append(sum(r) / len(r))
     return {key: (statistics.median(r), len(r)) for key, r in ratios.items() if len(r) >= SCALE_CELLS}
 
 
