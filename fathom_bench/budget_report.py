@@ -7,7 +7,8 @@ import csv
 import io
 from pathlib import Path
 
-from .budget_study import CHECKPOINTS, HEADLINE, StudyRun, choose_standard, study_rows, study_runs
+from .budget_study import (CHECKPOINTS, HEADLINE, STUDY_PROTOCOLS, StudyRun, choose_standard, study_rows,
+                           study_runs)
 from .datasets.spec import load_dataset_spec
 from .protocol import get_protocol
 from .records import write_atomic
@@ -22,7 +23,7 @@ def expected_runs(cfg: dict, methods: list[str] | None = None) -> list[tuple[str
     out = []
     for ds in table_datasets(cfg):
         task_type = load_dataset_spec(ds).task_type
-        protocols = [p for p in ("corrected", "forecast") if get_protocol(p).runs_on(task_type)]
+        protocols = [p for p in STUDY_PROTOCOLS if get_protocol(p).runs_on(task_type)]
         out += [(p, ds, m) for p in protocols for m in (methods or cfg["methods"])]
     return out
 

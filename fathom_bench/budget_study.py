@@ -20,6 +20,9 @@ from pathlib import Path
 from .datasets.spec import load_dataset_spec
 from .records import iter_runs
 
+#: protocols of the study (each on the datasets it `runs_on`: `forecast` on regression only)
+STUDY_PROTOCOLS = ("corrected", "forecast")
+
 #: the epochs at which the report shows each method's validation metric
 CHECKPOINTS = (5, 10, 20, 50)
 #: each task type's headline validation metric and its direction

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..budget_study import STUDY_PROTOCOLS
 from ..errors import BadInput
 from .grid import GridReport, plan, run_grid
 
-#: protocols of the study: `forecast` differs from `corrected` only for regression datasets
-STUDY_PROTOCOLS = ("corrected", "forecast")
 STUDY_SEED = 0
 
 

@@ -79,8 +79,8 @@ def plan_text(todo: list, planned: int, out: Path, execution, data_dir=None) -> 
 def render_plan(costs: list[RunCost], planned: int, jobs: int, out: Path, array_tasks: int | None = None,
                 deadline: float | None = None, now: float | None = None, memory: dict | None = None) -> str:
     """The --plan report: runs left and their cost per dataset x protocol x method, totals, wall time,
-    memory (`memory`: `peak_rss_mb` of the cells, read from `out` when None), and with `deadline`
-    which of them would start before it."""
+    memory (`memory`: `memory.peak_rss_mb` of the cells, which `plan_text` reads; none: not measured),
+    and with `deadline` which of them would start before it. It reads nothing itself."""
     lines = [f"{len(costs)} of {planned} runs left (the rest have valid records under {out / 'runs'})"]
     if not costs:
         return "\n".join(lines)
@@ -108,7 +108,7 @@ def render_plan(costs: list[RunCost], planned: int, jobs: int, out: Path, array_
         lines.append(f"with --deadline {clock(deadline)}: {len(started)} of {len(costs)} runs start "
                      f"({sum(c.seconds for c in started) / 3600:.2f} CPU-hours, the last ending about {clock(last)}); "
                      "left for later: " + (", ".join(f"{m} {n}" for m, n in left.items()) or "none"))
-    rss = memory if memory is not None else peak_rss_mb([(c.dataset, c.method, c.protocol) for c in costs], out)
+    rss = memory or {}
     if rss:
         worst = max(v for v, _ in rss.values())
         lines.append("memory per job (measured peak RSS, the most of the cells left): "
