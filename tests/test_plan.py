@@ -199,3 +199,33 @@ def test_plan_table_gives_a_resumed_run_its_own_row():
     table = render_plan(costs, 5, 1, Path("out"))
     assert "| fitrec | paper | fathom | 1 | 62 (records; resumes after epoch 88) | checkpoint | 50.0 | 0.83 |" in table
     assert "| fitrec | paper | fathom | 2 | 140 (records) | records (2) | 100.0 | 3.33 |" in table
+
+
+def test_plan_memory_names_every_cell_not_measured_yet(tmp_path, monkeypatch):
+    """A cell with no record and no checkpoint is given its dataset's peak, a guess: the memory line
+    names each such cell, whichever cell's figure it shows (it named only the first)."""
+    from fathom_bench.runner.memory import peak_rss_mb
+
+    monkeypatch.setattr(cost_module, "_bench", lambda name: {})
+    records = [{**make_record("fitrec", m, 0, {"mae": 1.0}, protocol=p), "peak_rss_mb": mib}
+               for m, p, mib in (("fathom_ga", "corrected", 2800.0), ("crnn", "forecast", 900.0))]
+    cells = [("fitrec", "m_att", "forecast"), ("fitrec", "fathom", "forecast"), ("fitrec", "crnn", "forecast")]
+    assert peak_rss_mb(cells, tmp_path, records=records) == {
+        "fitrec": (2800.0, "other cells' records; fathom forecast, m_att forecast not measured yet")}
+    measured = peak_rss_mb(cells + [("fitrec", "fathom_ga", "corrected")], tmp_path, records=records)
+    assert measured == {"fitrec": (2800.0, "fathom_ga corrected; fathom forecast, m_att forecast not measured yet")}
+    assert peak_rss_mb([("fitrec", "crnn", "forecast")], tmp_path, records=records) == {"fitrec": (900.0, "crnn forecast")}
+
+
+def test_plan_reads_the_records_once(tmp_path, monkeypatch):
+    """A whole --plan (estimates and memory line) reads the records once: each read is every record
+    under --out and the references (0.19 s for the 500 references)."""
+    from fathom_bench.runner.execution import Execution
+    from fathom_bench.runner.schedule import plan_text
+
+    write_record(record_path(tmp_path, "corrected", "beijing_air_quality", "mlp", 0),
+                 {**make_record("beijing_air_quality", "mlp", 0, {"mae": 1.0}), "peak_rss_mb": 500.0})
+    reads, read = [], cost_module._records
+    monkeypatch.setattr(cost_module, "_records", lambda out: reads.append(out) or read(out))
+    text = plan_text([air_quality_run("mlp", "corrected")], 2, tmp_path, Execution())
+    assert "beijing_air_quality 0.5 GiB (mlp corrected)" in text and len(reads) == 1

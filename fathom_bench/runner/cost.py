@@ -220,15 +220,15 @@ def epochs_left(estimated: float, done: int, best_epoch: int | None, patience: i
     return max(min(max(estimated, stops_at_least), max_epochs) - done, 1)
 
 
-def estimate(runs, out: Path, data_dir=None, read=None) -> list[RunCost]:
-    """One RunCost per RunSpec of `runs`; `read` is `checkpoint_reader()`, shared when the caller reads
-    the same checkpoints again."""
+def estimate(runs, out: Path, data_dir=None, read=None, records=None) -> list[RunCost]:
+    """One RunCost per RunSpec of `runs`; `read` is `checkpoint_reader()` and `records` `_records(out)`,
+    handed in when the caller reads the same checkpoints and records again."""
     speed = {(r["dataset"], r["key"]): r["windows_per_second"] for r in _bench("windows_per_second.json").get("rows", [])}
     slowest = defaultdict(lambda: math.inf)
     for (ds, _), wps in speed.items():
         slowest[ds] = min(slowest[ds], wps)
     overhead = float(_bench("executors.json").get("overhead_seconds_per_run", 5.0))
-    records = _records(out)
+    records = _records(out) if records is None else records
     epochs_seen: dict[tuple, list] = defaultdict(list)
     seconds_seen: dict[tuple, list] = defaultdict(list)
     here = this_processor()
