@@ -41,7 +41,7 @@ def costs(monkeypatch):
     """Each run's estimate in seconds, by method (the real estimate has no speeds for synthetic data)."""
     seconds = {}
 
-    def fake(runs, out, data_dir=None, read=None):
+    def fake(runs, out, data_dir=None, read=None, records=None):
         return [cost.RunCost(r.key, r.dataset.name, r.method.key, seconds[r.method.key], 1, "test", r.protocol.name)
                 for r in runs]
 
