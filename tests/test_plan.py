@@ -24,7 +24,7 @@ WINDOWS = {part: [100, 100] for part in ("train", "val", "test")}  # per task
 @pytest.fixture
 def records_under_out_only(monkeypatch):
     """Estimates from the records under the test's --out only, not the committed references."""
-    monkeypatch.setattr(cost_module, "_records", lambda out: [r.record for r in iter_runs(out)])
+    monkeypatch.setattr(cost_module, "known_records", lambda out: [r.record for r in iter_runs(out)])
 
 
 def window_counts(out: Path) -> None:
@@ -175,8 +175,8 @@ def test_plan_reads_the_references_once_when_they_are_the_out_folder(tmp_path, m
         write_record(record_path(out, "corrected", "fitrec", "mlp", seed),
                      make_record("fitrec", "mlp", seed, {"mae": 1.0}, protocol="corrected"))
     monkeypatch.chdir(tmp_path)
-    assert [r["seed"] for r in cost_module._records(Path("results/reference"))] == [0]
-    assert sorted(r["seed"] for r in cost_module._records(tmp_path / "scratch")) == [0, 1]
+    assert [r["seed"] for r in cost_module.known_records(Path("results/reference"))] == [0]
+    assert sorted(r["seed"] for r in cost_module.known_records(tmp_path / "scratch")) == [0, 1]
 
 
 def test_plan_table_has_a_row_per_protocol():
@@ -225,7 +225,7 @@ def test_plan_reads_the_records_once(tmp_path, monkeypatch):
 
     write_record(record_path(tmp_path, "corrected", "beijing_air_quality", "mlp", 0),
                  {**make_record("beijing_air_quality", "mlp", 0, {"mae": 1.0}), "peak_rss_mb": 500.0})
-    reads, read = [], cost_module._records
-    monkeypatch.setattr(cost_module, "_records", lambda out: reads.append(out) or read(out))
+    reads, read = [], cost_module.known_records
+    monkeypatch.setattr(cost_module, "known_records", lambda out: reads.append(out) or read(out))
     text = plan_text([air_quality_run("mlp", "corrected")], 2, tmp_path, Execution())
     assert "beijing_air_quality 0.5 GiB (mlp corrected)" in text and len(reads) == 1

@@ -73,7 +73,7 @@ def _bench(name: str) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _records(out: Path) -> list[dict]:
+def known_records(out: Path) -> list[dict]:
     """The records under `out` and the committed references, each folder read once (`out` is
     usually the references themselves: counted twice, a cell's "records (N)" would say 2N)."""
     recs = []
@@ -221,14 +221,14 @@ def epochs_left(estimated: float, done: int, best_epoch: int | None, patience: i
 
 
 def estimate(runs, out: Path, data_dir=None, read=None, records=None) -> list[RunCost]:
-    """One RunCost per RunSpec of `runs`; `read` is `checkpoint_reader()` and `records` `_records(out)`,
+    """One RunCost per RunSpec of `runs`; `read` is `checkpoint_reader()` and `records` `known_records(out)`,
     handed in when the caller reads the same checkpoints and records again."""
     speed = {(r["dataset"], r["key"]): r["windows_per_second"] for r in _bench("windows_per_second.json").get("rows", [])}
     slowest = defaultdict(lambda: math.inf)
     for (ds, _), wps in speed.items():
         slowest[ds] = min(slowest[ds], wps)
     overhead = float(_bench("executors.json").get("overhead_seconds_per_run", 5.0))
-    records = _records(out) if records is None else records
+    records = known_records(out) if records is None else records
     epochs_seen: dict[tuple, list] = defaultdict(list)
     seconds_seen: dict[tuple, list] = defaultdict(list)
     here = this_processor()

@@ -16,11 +16,11 @@ def peak_rss_mb(cells: list[tuple[str, str, str]], out: Path, read=None, records
     """Per dataset, the most memory (peak RSS, MiB) one job of its planned `cells` (dataset, method,
     protocol) is expected to take, and whence: the cell's records and seeds saved mid-fit, else the
     dataset's other cells' records (a guess: FitRec FATHOM-ga takes about 2x its peers), else the
-    benchmark; `read` (`checkpoint_reader()`) and `records` (`cost._records(out)`) are shared with
+    benchmark; `read` (`checkpoint_reader()`) and `records` (`cost.known_records(out)`) are shared with
     `estimate`. The figure names every cell of the dataset that is not measured yet."""
     of_cell: dict[tuple, float] = defaultdict(float)
     of_dataset: dict[str, float] = defaultdict(float)
-    for rec in cost._records(out) if records is None else records:
+    for rec in cost.known_records(out) if records is None else records:
         if mib := float(rec.get("peak_rss_mb") or 0.0):
             cell = (rec["dataset"], rec["method"], rec["protocol"])
             of_cell[cell], of_dataset[rec["dataset"]] = max(of_cell[cell], mib), max(of_dataset[rec["dataset"]], mib)

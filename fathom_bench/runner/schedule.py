@@ -69,7 +69,7 @@ def plan_text(todo: list, planned: int, out: Path, execution, data_dir=None) -> 
     """The --plan report of `reproduce` and `budget-study`: `todo` (the RunSpecs left of `planned`)
     costed and scheduled as `execution` (ExecutionOptions) would run them: a scheduler runs them as
     an array of `jobs` concurrent tasks."""
-    read, records = cost.checkpoint_reader(), cost._records(out)  # each read once, for time and memory
+    read, records = cost.checkpoint_reader(), cost.known_records(out)  # each read once, for time and memory
     costs = cost.estimate(todo, out, data_dir, read=read, records=records)
     memory = peak_rss_mb([(c.dataset, c.method, c.protocol) for c in costs], out, read=read, records=records)
     return render_plan(costs, planned, execution.jobs, out, deadline=execution.deadline,
