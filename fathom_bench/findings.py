@@ -92,7 +92,7 @@ def protocol_findings(result, cfg: dict) -> list[str]:
             never -= set(beat)
             floor_lines.append(f"{_col(col)}: {', '.join(names[m] for m in beat) or 'none'}")
     if ref not in result.rows:
-        out = ["- FATHOM: no records yet under this protocol, so no claim about it is tested here."]
+        out = ["- FATHOM: no complete cell yet under this protocol, so no claim about it is tested here."]
     else:
         out = [f"- FATHOM is the best row in {len(best_cols)} of {n_cols} columns"
                + (f" ({', '.join(best_cols)})" if best_cols else "")
@@ -216,8 +216,9 @@ def budget_caps(runs: list, protocol: str = "paper") -> list[str]:
 
 
 def table_coverage(result) -> str:
-    """Seeds per cell, and the columns and rows of the table with no records yet (a column of a dataset
-    its protocol does not run on is said apart: it never will have any)."""
+    """Seeds per cell, and the columns and rows of the table with no complete cell yet: the reference
+    publishes complete rows only, so a row may have records and still be absent here (a column of a
+    dataset its protocol does not run on is said apart: it never will have any)."""
     from .datasets.spec import load_dataset_spec
     from .protocol import get_protocol
 
@@ -235,8 +236,8 @@ def table_coverage(result) -> str:
     return (f"seeds per cell {low}-{high}"
             + (f"; {', '.join(not_run)}: not run under {protocol.name} (on its task type it is `corrected` exactly)"
                if not_run else "")
-            + (f"; no records yet for the columns {', '.join(missing)}" if missing else "")
-            + (f"; no records yet for the rows {', '.join(rows)}" if rows else ""))
+            + (f"; no complete cell yet in the columns {', '.join(missing)}" if missing else "")
+            + (f"; no complete cell yet for the rows {', '.join(rows)}" if rows else ""))
 
 
 def render_block(runs: list, cells: list, cfg: dict) -> str:
@@ -268,7 +269,7 @@ def render_block(runs: list, cells: list, cfg: dict) -> str:
         "**Findings** (from the same records; one line per claim of the paper):", ""]
     for protocol in PROTOCOL_ORDER:
         if protocol not in results:
-            lines.append(f"*{protocol}*: no records yet.")
+            lines.append(f"*{protocol}*: no complete row yet.")
             lines.append("")
             continue
         lines.append(f"*{protocol}* ({table_coverage(results[protocol])}):")

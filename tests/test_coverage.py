@@ -186,8 +186,8 @@ def test_ablation_findings_count_columns_where_fathom_beats_each_ablation(tmp_pa
 
 def test_table_coverage_says_apart_the_columns_a_protocol_never_runs(tmp_path):
     """Under `forecast` the ExtraSensory columns stay empty for good (on classification it is
-    `corrected` exactly): the findings say so, rather than "no records yet" as for a column still
-    to be run (here Air Quality under `corrected`)."""
+    `corrected` exactly): the findings say so, rather than "no complete cell yet" as for a column
+    still to be run (here Air Quality under `corrected`)."""
     from fathom_bench.findings import _tables, table_coverage
 
     cfg = small_table_config()
@@ -197,7 +197,24 @@ def test_table_coverage_says_apart_the_columns_a_protocol_never_runs(tmp_path):
     results = _tables(write_runs(tmp_path, grid(aq, range(2), protocol="forecast") + grid(es, range(2))), cfg)
     assert table_coverage(results["forecast"]) == (
         "seeds per cell 2-2; ExtraSensory: not run under forecast (on its task type it is `corrected` exactly)")
-    assert table_coverage(results["corrected"]) == "seeds per cell 2-2; no records yet for the columns Air Quality mae, Air Quality smape"
+    assert table_coverage(results["corrected"]) == (
+        "seeds per cell 2-2; no complete cell yet in the columns Air Quality mae, Air Quality smape")
+
+
+def test_table_coverage_names_a_row_with_records_but_not_all_its_seeds(tmp_path):
+    """The reference publishes complete rows only: a row on 1 of its 2 seeds is left out of the tables
+    and named as having no complete cell, never as having no records (it has one)."""
+    from fathom_bench.findings import _tables, table_coverage
+    from fathom_bench.publish import reference_runs
+
+    cfg = small_table_config()
+    cfg.update(methods=["lr", "m_lstm", "fathom"], seeds=2)
+    aq = {("beijing_air_quality", m): {"mae": mae, "smape": 0.5} for m, mae in (("lr", 9.0), ("fathom", 8.0))}
+    partial = grid({("beijing_air_quality", "m_lstm"): {"mae": 7.0, "smape": 0.4}}, range(1), protocol="forecast")
+    write_runs(tmp_path, grid(aq, range(2), protocol="forecast") + partial)
+    results = _tables(reference_runs(tmp_path, cfg), cfg)
+    assert "m_lstm" not in results["forecast"].rows
+    assert table_coverage(results["forecast"]).endswith("; no complete cell yet for the rows M-LSTM")
 
 
 def test_findings_on_too_few_seeds_say_untested_not_insignificant(tmp_path):
