@@ -208,7 +208,7 @@ def test_table_coverage_names_a_row_with_records_but_not_all_its_seeds(tmp_path)
     from fathom_bench.publish import reference_runs
 
     cfg = small_table_config()
-    cfg.update(methods=["lr", "m_lstm", "fathom"], seeds=2)
+    cfg.update(seeds=2)  # its rows: LR, M-LSTM, FATHOM
     aq = {("beijing_air_quality", m): {"mae": mae, "smape": 0.5} for m, mae in (("lr", 9.0), ("fathom", 8.0))}
     partial = grid({("beijing_air_quality", "m_lstm"): {"mae": 7.0, "smape": 0.4}}, range(1), protocol="forecast")
     write_runs(tmp_path, grid(aq, range(2), protocol="forecast") + partial)
