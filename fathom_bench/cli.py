@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from .errors import BadInput
 from .federated.options import add_arguments as add_federated_arguments
 from .runner.execution import add_options as add_execution_options
@@ -146,9 +148,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt_on_sigterm(signum, frame):
+    raise KeyboardInterrupt("SIGTERM")
+
+
 def main(argv: list[str] | None = None) -> int:
     from . import commands
 
+    # SIGTERM (a scheduler's cancel, `kill`, the end of a session) stops like Ctrl-C: executors
+    # stop their workers, and the message and exit status say what happened
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm) if in_main_thread else None
     try:
         args = build_parser().parse_args(argv)
         if not args.command:
@@ -164,3 +174,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished runs are recorded; run the same command again to resume", file=sys.stderr)
         return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import resource
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -99,9 +100,11 @@ def execute(task: RunTask) -> Outcome:
                        save_predictions=task.path.with_suffix(".npz") if task.save_predictions else None,
                        save_attention=task.path.with_suffix(".attention.npz") if task.save_attention else None,
                        device=task.device, **checkpoint)
-    except (BadInput, KeyboardInterrupt):
+    except (BadInput, KeyboardInterrupt, SystemExit) as exc:
         if logger is not None:
             logger.experiment.finish(exit_code=1)
+        if isinstance(exc, SystemExit):  # Lightning ends a fit on Ctrl-C or SIGTERM by exiting: an interruption
+            raise KeyboardInterrupt(f"the fit of {run.key} was interrupted") from exc
         raise
     except Exception as exc:  # the grid goes on; the record says why
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
@@ -136,3 +139,19 @@ def pin_threads(threads: int) -> None:
     """Process initializer: the run's thread count for OpenMP/MKL before torch is imported."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
+
+
+def start_worker(threads: int, poll_seconds: float = 1.0) -> None:
+    """Process-pool initializer: the run's thread count, and an exit once the grid that started
+    this worker is gone. A grid killed outright runs no handler, and its workers would otherwise go
+    on to their queued runs with no one to collect them; checkpoints and records are written
+    atomically, so exiting at any point loses at most the epoch under way."""
+    pin_threads(threads)
+    parent = os.getppid()
+
+    def exit_when_orphaned():
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    threading.Thread(target=exit_when_orphaned, name="exit-when-orphaned", daemon=True).start()
