@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from fathom_bench.runner import resume
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,3 +106,34 @@ def test_sigterm_to_a_jobs_1_grid_is_an_interruption_not_a_success(tmp_path):
     assert proc.returncode == 130 and "interrupted" in stderr, stderr[-2000:]
     assert not list(tmp_path.glob("runs/**/*.json"))
     assert len(list(tmp_path.glob("runs/**/*.partial.ckpt"))) == 1
+
+
+def test_an_interruption_between_two_outcomes_reaches_the_executor_at_once(tmp_path):
+    """Ctrl-C or SIGTERM while the grid handles an outcome, not while the executor waits: the
+    executor's generator is closed (so it stops its workers) before the interruption leaves
+    `run_grid`, not whenever the generator is garbage-collected (the traceback keeps it alive)."""
+    from fathom_bench.runner.executors.task import Outcome
+    from fathom_bench.runner.grid import plan, run_grid
+
+    stopped = []
+
+    class FailingRuns:
+        def check(self):
+            pass
+
+        def run(self, tasks):
+            try:
+                for task in tasks:
+                    yield Outcome(task.run.key, "failed", "no reason")
+            except GeneratorExit:
+                stopped.append(True)
+                raise
+
+    def log(line):  # the grid logs a failed outcome as it handles it: Ctrl-C lands there
+        if line.startswith("run failed"):
+            raise KeyboardInterrupt
+
+    runs = plan(["synthetic"], ["persistence"], [0, 1], ["corrected"], max_epochs=1)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        run_grid(runs, tmp_path, progress=False, log=log, executor=FailingRuns())
+    assert stopped and caught.traceback  # closed while the traceback still holds the grid's frame

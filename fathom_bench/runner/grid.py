@@ -160,8 +160,9 @@ def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "d
              for i, (run, path) in enumerate(todo)]
     bar = tqdm(total=len(runs), initial=report.skipped, desc="grid", unit="run", disable=not progress,
                file=sys.stderr, dynamic_ncols=True)
+    outcomes = executor.run(tasks)
     try:
-        for outcome in executor.run(tasks):
+        for outcome in outcomes:
             if outcome.status == "ok":
                 report.trained += 1
             elif outcome.status == "failed":
@@ -178,6 +179,9 @@ def run_grid(runs: list[RunSpec], out: Path, data_dir=None, wandb_mode: str = "d
             bar.set_postfix_str(f"failed={len(report.failed)}", refresh=True)
         report.submitted = getattr(executor, "submitted", 0)
     finally:
+        # closed explicitly: an interruption between two outcomes reaches the executor (which
+        # stops its workers) now, not when the last reference to the generator goes
+        getattr(outcomes, "close", lambda: None)()
         bar.close()
         report.seconds = time.perf_counter() - started
     if report.deferred:
