@@ -244,3 +244,24 @@ def test_epochs_left_after_a_resume_respect_early_stopping_and_the_budget():
     assert epochs_left(40, 35, 30, 20, 45) == 10  # ... but the budget ends at 45
     assert epochs_left(40, 44, 10, 5, 45) == 1  # at least one
     assert epochs_left(40, 10, None, 20, 100) == 30
+
+
+def test_a_resumed_run_records_the_peak_rss_of_every_process_that_trained_it(tmp_path, monkeypatch):
+    """A run killed while its process held 1e6 MiB and resumed in a small one: the record says
+    1e6 (it said the resuming process's own peak, so a plan's memory per job read too little)."""
+    from fathom_bench.records import checkpoint_path, read_record
+    from fathom_bench.runner.executors.task import RunTask, execute
+
+    run = plan(["synthetic"], ["mlp"], [0], ["corrected"], max_epochs=4, limit_train_batches=2)[0]
+    path = tmp_path / "seed=0.json"
+    with monkeypatch.context() as m:
+        _killed_after_epoch(m, 1)
+        m.setattr(resume, "peak_rss_mb", lambda: 1e6)
+        with pytest.raises(RuntimeError, match="killed"):
+            train_one(run, progress_bar=False, checkpoint=checkpoint_path(path), checkpoint_every=0)
+    outcome = execute(RunTask(run, path, tmp_path))
+    rec = read_record(path)
+    assert rec["resumed_at_epochs"] == [2] and rec["peak_rss_mb"] == outcome.peak_rss_mb == 1e6
+    fresh = tmp_path / "fresh" / "seed=0.json"
+    execute(RunTask(run, fresh, tmp_path / "fresh"))
+    assert 50 < read_record(fresh)["peak_rss_mb"] < 1e6

@@ -143,11 +143,15 @@ class EpochCheckpoint(Checkpoint):
         os.replace(tmp, self.path)  # a kill mid-save leaves the previous checkpoint whole
         self._last_save = time.perf_counter()
 
+    def peak_rss_mb(self) -> float:
+        """Peak resident memory, in MiB, of every process that has trained this fit so far."""
+        return max(peak_rss_mb(), self._earlier_peak_rss_mb)
+
     def state_dict(self) -> dict:
         return {"format": FORMAT, "config_hash": self.config_hash, "seconds": self.clock.seconds(), "rng": _rng_state(),
                 "epoch": self._epochs_done, "resumed_at": list(self.resumed_at),
                 # a plan's memory per job for a cell with no record yet (FitRec FATHOM-ga: 2x its peers)
-                "peak_rss_mb": max(peak_rss_mb(), self._earlier_peak_rss_mb)}
+                "peak_rss_mb": self.peak_rss_mb()}
 
     def load_state_dict(self, state: dict) -> None:
         self.clock.previous = float(state["seconds"])

@@ -206,5 +206,7 @@ def train_one(run: RunSpec, data_dir=None, logger=None, save_predictions: Path |
         "versions": versions(),
         "torch_threads": torch.get_num_threads(),
         "device": _device_fields(run, model, device or 0, nondeterministic),
-        **({"resumed_at_epochs": saver.resumed_at} if saver and saver.resumed_at else {}),
+        # a resumed fit's memory is that of every process that trained it (`execute` adds its own)
+        **({"resumed_at_epochs": saver.resumed_at, "peak_rss_mb": saver.peak_rss_mb()}
+           if saver and saver.resumed_at else {}),
     }

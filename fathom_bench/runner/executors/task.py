@@ -110,7 +110,7 @@ def execute(task: RunTask) -> Outcome:
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
         result = {"status": "failed", "error": reason, "metrics": {}, "traceback": traceback.format_exc(limit=8)}
     tracking.finish(logger, result.get("metrics", {}).get("test", {}), failed=result["status"] != "ok")
-    rss = peak_rss_mb()
+    rss = max(peak_rss_mb(), result.get("peak_rss_mb") or 0.0)  # a resumed fit's: of the processes before this one too
     write_record(task.path, {**fields, **result, "peak_rss_mb": rss})
     if checkpoint:  # the record holds the run now; a failed run starts again from epoch 0
         checkpoint["checkpoint"].unlink(missing_ok=True)
