@@ -145,7 +145,7 @@ def start_worker(threads: int, poll_seconds: float = 1.0) -> None:
     """Process-pool initializer: the run's thread count, and an exit once the grid that started
     this worker is gone. A grid killed outright runs no handler, and its workers would otherwise go
     on to their queued runs with no one to collect them; checkpoints and records are written
-    atomically, so exiting at any point loses at most the epoch under way."""
+    atomically, so exiting at any point loses only what was trained since the last checkpoint."""
     pin_threads(threads)
     parent = os.getppid()
 
